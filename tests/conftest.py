@@ -26,3 +26,26 @@ def shared() -> Path:
 @pytest.fixture(scope="session")
 def transcripts(shared: Path) -> Path:
     return shared / "isabelle-transcripts"
+
+
+@pytest.fixture
+def standin(transcripts):
+    """Factory for stand-in servers: `standin(**behaviour)` returns a started one; all are stopped after."""
+    from tests.isabelle_standin import Behaviour, IsabelleStandin
+
+    started: list[IsabelleStandin] = []
+
+    def make(**behaviour) -> IsabelleStandin:
+        server = IsabelleStandin(transcripts, Behaviour(**behaviour)).start()
+        started.append(server)
+        return server
+
+    yield make
+    for server in started:
+        server.stop()
+
+
+def address_of(server) -> "ServerAddress":  # noqa: F821 - imported lazily to keep collection light
+    from isabelle_env.address import ServerAddress
+
+    return ServerAddress("127.0.0.1", server.port, server.behaviour.password)
