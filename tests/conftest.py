@@ -49,3 +49,25 @@ def address_of(server) -> "ServerAddress":  # noqa: F821 - imported lazily to ke
     from isabelle_env.address import ServerAddress
 
     return ServerAddress("127.0.0.1", server.port, server.behaviour.password)
+
+
+@pytest.fixture
+def fake_isabelle(tmp_path, transcripts, monkeypatch):
+    """An installation whose `isabelle` is the stand-in (tests/fake_isabelle.py); returns its home."""
+    from tests.fake_isabelle import install
+
+    monkeypatch.setenv("SUBGOALXL_TRANSCRIPTS", str(transcripts))
+    monkeypatch.delenv("ISABELLE_HOME", raising=False)
+    return install(tmp_path / "Isabelle2025")
+
+
+@pytest.fixture(scope="session")
+def ray_local():
+    """One embedded Ray for the whole test session (start ~4 s), sized small; shut down at the end."""
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    import ray
+
+    ray.init(num_cpus=2, object_store_memory=256 * 1024**2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()

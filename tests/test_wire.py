@@ -65,14 +65,14 @@ def test_long_messages_are_length_framed_as_recorded(transcripts):
 def test_a_message_missing_its_last_byte_stays_pending(transcripts):
     data = (transcripts / "use_theories.Sledgehammer").read_bytes()  # stored without its final newline
     decoder = MessageDecoder()
-    assert [m[:8] for m in decoder.feed(data)] == [b"OK {\"tas", b"NOTE {\"p", b"NOTE {\"p"]
+    assert [m[:8] for m in decoder.feed(data)] == [b'OK {"tas', b'NOTE {"p', b'NOTE {"p']
     assert decoder.pending == "got 2056 of 2057 announced bytes"
     assert decoder.feed(b"\n")[0].startswith(b"FINISHED {")
 
 
 def test_short_messages_are_single_lines_and_crlf_is_accepted():
     assert encode_message("OK") == b"OK\n"
-    assert MessageDecoder().feed(b"OK\r\nERROR \"x\"\r\n") == [b"OK", b'ERROR "x"']
+    assert MessageDecoder().feed(b'OK\r\nERROR "x"\r\n') == [b"OK", b'ERROR "x"']
     assert MessageDecoder().feed(b"6\r\nOK {}\n") == [b"OK {}"]
 
 
