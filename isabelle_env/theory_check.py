@@ -101,5 +101,3 @@ def _node_for(path: Path, nodes: Sequence[NodeResult]) -> NodeResult | None:
             return node
     candidates = [n for n in nodes if n.theory_name.rpartition(".")[2] == path.stem]
     return candidates[0] if len(candidates) == 1 else None
-
-

@@ -45,7 +45,8 @@ def standin(transcripts):
         server.stop()
 
 
-def address_of(server) -> "ServerAddress":  # noqa: F821 - imported lazily to keep collection light
+def address_of(server):
+    """The address (with password) of a stand-in server."""
     from isabelle_env.address import ServerAddress
 
     return ServerAddress("127.0.0.1", server.port, server.behaviour.password)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 import psutil
@@ -13,10 +14,8 @@ def remaining(pids: list[int], timeout: float = 5.0) -> list[str]:
     while True:
         left = []
         for pid in pids:
-            try:
+            with contextlib.suppress(psutil.NoSuchProcess):
                 left.append(f"{pid}:{psutil.Process(pid).status()}")
-            except psutil.NoSuchProcess:
-                pass
         if not left or time.monotonic() > deadline:
             return left
         time.sleep(0.05)

@@ -164,9 +164,11 @@ def test_server_closing_mid_message_fails_waiters_instead_of_hanging(standin):
 
 def test_server_that_never_answers_times_out(standin):
     server = standin(never_answer=frozenset({"help"}))
-    with IsabelleClient(address_of(server), command_timeout=0.3) as client:
-        with pytest.raises(IsabelleTimeoutError, match="did not answer 'help' within 0.3s"):
-            client.help()
+    with (
+        IsabelleClient(address_of(server), command_timeout=0.3) as client,
+        pytest.raises(IsabelleTimeoutError, match="did not answer 'help' within 0.3s"),
+    ):
+        client.help()
 
 
 def test_a_check_past_its_deadline_is_cancelled(standin):

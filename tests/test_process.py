@@ -69,7 +69,10 @@ def test_a_child_that_dies_reports_its_status_and_output():
 
 def test_run_command_kills_the_whole_tree_on_timeout(tmp_path):
     pid_file = tmp_path / "pids"
-    script = f"import subprocess,sys,time; c=subprocess.Popen(['sleep','600']); open({str(pid_file)!r},'w').write(str(c.pid)); time.sleep(600)"
+    script = (
+        "import subprocess, time; c = subprocess.Popen(['sleep', '600']); "
+        f"open({str(pid_file)!r}, 'w').write(str(c.pid)); time.sleep(600)"
+    )
     with pytest.raises(IsabelleTimeoutError, match="did not finish within 1.0s and was killed"):
         run_command([sys.executable, "-c", script], timeout=1.0)
     assert remaining([int(pid_file.read_text())]) == []
