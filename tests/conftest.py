@@ -72,3 +72,24 @@ def ray_local():
     ray.init(num_cpus=2, object_store_memory=256 * 1024**2, include_dashboard=False, log_to_driver=False)
     yield ray
     ray.shutdown()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `isabelle` run whenever a real Isabelle is found, and skip cleanly otherwise."""
+    from isabelle_env.installation import isabelle_or_none
+
+    marked = [item for item in items if item.get_closest_marker("isabelle")]
+    if not marked:
+        return
+    found = isabelle_or_none()
+    if found is None:
+        skip = pytest.mark.skip(reason="no real Isabelle found (set ISABELLE_HOME or put `isabelle` on PATH)")
+        for item in marked:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def real_isabelle():
+    from isabelle_env.installation import find_isabelle
+
+    return find_isabelle()

@@ -1,0 +1,138 @@
+"""The `subgoalxl` command line. Commands import their machinery lazily so `--help` stays instant."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    name="subgoalxl",
+    help="LLM-driven theorem proving in Isabelle/HOL: subgoal-based proofs and expert learning.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+IsabelleOpt = Annotated[
+    str | None,
+    typer.Option("--isabelle", help="Isabelle installation (folder with bin/isabelle); default: $ISABELLE_HOME, PATH"),
+]
+ServerOpt = Annotated[
+    str | None,
+    typer.Option("--isabelle-server", help="use a running `isabelle server` at HOST:PORT instead of starting one"),
+]
+PasswordOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--password",
+        envvar="SUBGOALXL_ISABELLE_PASSWORD",
+        help="password of --isabelle-server (better: set SUBGOALXL_ISABELLE_PASSWORD)",
+        show_default=False,
+    ),
+]
+SessionOpt = Annotated[str, typer.Option("--session", help="Isabelle session (logic) to check in")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON instead of text")]
+
+EXIT_OK, EXIT_FAILED, EXIT_INFRA = 0, 1, 2
+
+
+def _fail(message: str, code: int = EXIT_INFRA) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def _server_address(server: str | None, password: str | None):  # noqa: ANN202 - lazy import
+    if server is None:
+        if password:
+            raise _fail("--password is only used with --isabelle-server HOST:PORT")
+        return None
+    from isabelle_env.address import ServerAddress
+
+    try:
+        return ServerAddress.parse(server, password or "")
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+
+
+@app.command()
+def doctor(
+    isabelle: IsabelleOpt = None,
+    as_json: JsonOpt = False,
+    strict: Annotated[bool, typer.Option(help="exit 1 when a required piece is missing")] = False,
+) -> None:
+    """Report Isabelle, heaps, Ray, GPUs, vLLM and folders found here, and how to get what is missing."""
+    from agent.doctor import Status, run_doctor
+
+    checks = run_doctor(isabelle)
+    if as_json:
+        typer.echo(json.dumps([c.to_json() for c in checks], indent=2))
+    else:
+        from rich.console import Console
+        from rich.markup import escape
+        from rich.table import Table
+
+        table = Table(title="subgoalxl doctor", show_lines=False)
+        for column in ("component", "status", "found", "how to fix"):
+            table.add_column(column, overflow="fold")
+        style = {Status.OK: "green", Status.WARN: "yellow", Status.MISSING: "red"}
+        for c in checks:
+            table.add_row(c.component, f"[{style[c.status]}]{c.status}[/]", escape(c.detail), escape(c.fix))
+        Console().print(table)
+        missing_now = [c.component for c in checks if c.required and c.status is not Status.OK]
+        typer.echo(f"missing for proof search: {', '.join(missing_now)}" if missing_now else "ready for proof search")
+    missing = [c for c in checks if c.required and c.status is not Status.OK]
+    if strict and missing:
+        raise typer.Exit(EXIT_FAILED)
+
+
+@app.command()
+def check(
+    theories: Annotated[list[Path], typer.Argument(help="theory files (.thy) to check", show_default=False)],
+    isabelle: IsabelleOpt = None,
+    isabelle_server: ServerOpt = None,
+    password: PasswordOpt = None,
+    session: SessionOpt = "HOL",
+    timeout: Annotated[float, typer.Option(help="seconds allowed for the whole check")] = 600.0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Check theory files with a real Isabelle. Exit 0: all checked without errors; 1: some failed; 2: trouble."""
+    from isabelle_env.connect import open_session_pool
+    from isabelle_env.errors import IsabelleError
+    from isabelle_env.session_pool import SessionPoolConfig
+    from isabelle_env.theory_check import check_theory_files, theory_file_problem
+
+    for path in theories:
+        problem = theory_file_problem(path)
+        if problem:
+            raise _fail(problem)
+    address = _server_address(isabelle_server, password)
+    config = SessionPoolConfig(session=session, size=1, check_timeout=timeout)
+    try:
+        with open_session_pool(config, isabelle=isabelle, server=address) as pool:
+            results = check_theory_files(pool, theories, timeout=timeout)
+    except IsabelleError as exc:
+        raise _fail(str(exc)) from None
+    ok = all(r.ok for r in results)
+    if as_json:
+        typer.echo(json.dumps({"ok": ok, "theories": [r.to_json() for r in results]}, indent=2))
+    else:
+        for r in results:
+            typer.echo(f"{r.path}: {'ok' if r.ok else 'FAILED'} ({r.elapsed_s:.1f}s)")
+            if r.problem:
+                typer.echo(f"  {r.problem}")
+            for e in r.errors:
+                where = f"line {e.pos.line}" if e.pos.line is not None else "(no position)"
+                typer.echo(f"  {where}: " + e.text.replace("\n", "\n    "))
+    raise typer.Exit(EXIT_OK if ok else EXIT_FAILED)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        typer.echo("interrupted; everything started was stopped", err=True)
+        sys.exit(130)

@@ -1,0 +1,48 @@
+"""End to end against a real Isabelle: run whenever one is found (ISABELLE_HOME or PATH), skipped otherwise."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+import pytest
+from typer.testing import CliRunner
+
+from agent.cli import app
+from isabelle_env.server import IsabelleServer
+from isabelle_env.session_pool import SessionPool, SessionPoolConfig
+from isabelle_env.theory_check import check_theory_files
+from tests.supervision import remaining
+
+pytestmark = pytest.mark.isabelle
+
+
+def write(tmp_path, name: str, body: str):
+    path = tmp_path / f"{name}.thy"
+    path.write_text(f"theory {name} imports Main begin\n{textwrap.dedent(body)}\nend\n")
+    return path
+
+
+def test_real_server_pool_checks_proved_and_failing_theories(real_isabelle, tmp_path):
+    proved = write(tmp_path, "Proved", 'lemma "\\<forall>x::nat. \\<exists>y. x = y" by auto')
+    failing = write(tmp_path, "Failing", 'lemma "\\<forall>x y::nat. x = y" by auto')
+    with IsabelleServer(real_isabelle) as server:
+        config = SessionPoolConfig(session="HOL", size=1, check_timeout=300)
+        with SessionPool(server, config) as pool:
+            results = {r.path.name: r for r in check_theory_files(pool, [proved, failing])}
+            assert results["Proved.thy"].ok
+            assert not results["Failing.thy"].ok
+            assert results["Failing.thy"].errors[0].pos.line == 2
+            again = check_theory_files(pool, [proved])  # purged in between: loads afresh, same answer
+            assert again[0].ok
+        pid = server.pid
+    assert remaining([pid]) == []
+
+
+def test_real_cheating_is_not_silently_accepted_by_plain_sorry(real_isabelle, tmp_path):
+    cheat = write(tmp_path, "Cheat", 'lemma "False" sorry')
+    runner = CliRunner()
+    result = runner.invoke(app, ["check", str(cheat), "--isabelle", str(real_isabelle.home), "--json"])
+    assert result.exit_code == 1, result.output
+    (theory,) = json.loads(result.stdout)["theories"]
+    assert any("quick_and_dirty" in e["text"] for e in theory["errors"])
