@@ -1,4 +1,4 @@
-"""Finding an Isabelle installation and asking it about itself (version, heaps)."""
+"""Finding an Isabelle installation and asking it about itself (version, heaps, Sledgehammer's provers)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,21 @@ from isabelle_env.errors import IsabelleError, IsabelleNotFoundError
 from isabelle_env.process import run_command
 
 HOW_TO_GET_ISABELLE = (
+    "run `subgoalxl isabelle install` (downloads and builds a release into the data folder), or "
     "set ISABELLE_HOME to an Isabelle installation (the folder holding bin/isabelle), put `isabelle` on PATH, "
     "or pass --isabelle PATH; or connect to a running server with --isabelle-server HOST:PORT --password PW. "
     "Releases: https://isabelle.in.tum.de/installation.html"
 )
+
+#: the automatic provers Sledgehammer runs, with the settings that point at them (first set one wins) and the
+#: prefix of their component folder in a release's contrib/
+SLEDGEHAMMER_PROVERS: dict[str, tuple[tuple[str, ...], str]] = {
+    "E": (("E_HOME",), "e-"),
+    "Vampire": (("VAMPIRE_HOME",), "vampire-"),
+    "Z3": (("Z3_HOME", "Z3_SOLVER"), "z3-"),
+    "cvc5": (("CVC5_HOME", "CVC5_SOLVER"), "cvc5-"),
+    "veriT": (("ISABELLE_VERIT", "VERIT_HOME"), "verit-"),
+}
 
 
 @dataclass(frozen=True)
@@ -52,6 +63,26 @@ class IsabelleInstallation:
                 dirs.append(Path(env[key]) / env["ML_IDENTIFIER"])
         return dirs
 
+    def sledgehammer_provers(self) -> dict[str, str | None]:
+        """Where each of Sledgehammer's provers is (a setting's value or a contrib folder), or None.
+
+        Asks `isabelle getenv`; when that fails, looks for the components in the installation's contrib/.
+        """
+        names = [name for settings, _ in SLEDGEHAMMER_PROVERS.values() for name in settings]
+        try:
+            env = self.getenv(*names)
+        except IsabelleError:
+            env = {}
+        contrib = self.home / "contrib"
+        components = sorted(p.name for p in contrib.iterdir()) if contrib.is_dir() else []
+        found: dict[str, str | None] = {}
+        for prover, (settings, prefix) in SLEDGEHAMMER_PROVERS.items():
+            value = next((f"{name}={env[name]}" for name in settings if env.get(name)), None)
+            if value is None and not env:
+                value = next((f"contrib/{c}" for c in components if c.lower().startswith(prefix)), None)
+            found[prover] = value
+        return found
+
     def built_heaps(self) -> list[str]:
         """Names of sessions whose heap image is built (user and system heap folders)."""
         names: set[str] = set()
@@ -69,7 +100,8 @@ def _from_home(home: Path, found_via: str) -> IsabelleInstallation | None:
 
 
 def find_isabelle(explicit: str | Path | None = None) -> IsabelleInstallation:
-    """Locate Isabelle: an explicit path (home folder or executable), then $ISABELLE_HOME, then PATH."""
+    """Locate Isabelle: an explicit path (home folder or executable), then $ISABELLE_HOME, then PATH, then the
+    newest release recorded by `subgoalxl isabelle install` (in data_dir()/isabelle/installations.json)."""
     if explicit:
         path = Path(explicit).expanduser()
         found = _from_home(path, "explicit")
@@ -94,7 +126,18 @@ def find_isabelle(explicit: str | Path | None = None) -> IsabelleInstallation:
     if on_path:
         exe = Path(on_path).resolve()
         return IsabelleInstallation(exe.parent.parent, exe, "PATH")
+    recorded = recorded_isabelle()
+    if recorded is not None:
+        return recorded
     raise IsabelleNotFoundError(f"no Isabelle found: {HOW_TO_GET_ISABELLE}")
+
+
+def recorded_isabelle() -> IsabelleInstallation | None:
+    """The newest installation recorded by `subgoalxl isabelle install` whose tree is still there, if any."""
+    from isabelle_env.isabelle_install_registry import newest_usable
+
+    record = newest_usable()
+    return _from_home(record.home_path, "recorded") if record else None
 
 
 def isabelle_or_none(explicit: str | Path | None = None) -> IsabelleInstallation | None:

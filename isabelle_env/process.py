@@ -1,9 +1,11 @@
 """Supervision of the processes we start: own process group, bounded waits, whole-tree kill, no zombies.
 
 Isabelle starts helpers (the JVM, then one `poly` process per session) through its own bash wrapper, which
-puts them into new process groups. Killing our child's group alone would orphan them, so a kill collects
-the whole descendant tree first. On Linux this process becomes a "child subreaper" before it spawns, so
-descendants orphaned on the way are re-parented to us and can be reaped instead of lingering as zombies.
+puts them into new process groups and sessions. Killing our child's group alone would orphan them, so a kill
+collects every process that belongs to the child: its descendant tree, and every process carrying the child's
+token in its environment (inherited by all descendants, so even those orphaned when their parent died are
+found; the technique of Jenkins' process-tree killer). On Linux this process becomes a "child subreaper"
+before it spawns, so orphaned descendants are re-parented to us and reaped instead of lingering as zombies.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import signal
 import subprocess
 import sys
 import threading
-import time
+import uuid
 import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -56,17 +58,38 @@ def become_subreaper() -> None:
     _subreaper_done = True
 
 
-def kill_process_tree(pid: int, *, grace: float = 5.0) -> list[int]:
-    """SIGTERM the process, its group and all its descendants; SIGKILL what is left after `grace` seconds.
+TOKEN_VARIABLE = "SUBGOALXL_PROCESS_TOKEN"
 
-    Returns the pids that were found. Our own process group is never signalled.
+
+def new_token() -> str:
+    return uuid.uuid4().hex
+
+
+def with_token(env: Mapping[str, str] | None, token: str) -> dict[str, str]:
+    return {**(dict(env) if env is not None else os.environ), TOKEN_VARIABLE: token}
+
+
+def _carrying(token: str) -> list[psutil.Process]:
+    found = []
+    for proc in psutil.process_iter():
+        with contextlib.suppress(psutil.Error):
+            if proc.pid != os.getpid() and proc.environ().get(TOKEN_VARIABLE) == token:
+                found.append(proc)
+    return found
+
+
+def kill_process_tree(pid: int, *, grace: float = 5.0, token: str | None = None) -> list[int]:
+    """SIGTERM the process, its group, its descendants and every process carrying `token`; SIGKILL what is
+    left after `grace` seconds. Returns the pids that were found. Our own process group is never signalled.
     """
-    try:
-        root = psutil.Process(pid)
-    except psutil.NoSuchProcess:
+    procs: list[psutil.Process] = []
+    with contextlib.suppress(psutil.NoSuchProcess):
+        procs = _tree(psutil.Process(pid))
+    if token is not None:
+        procs += [p for p in _carrying(token) if p.pid not in {q.pid for q in procs}]
+    if not procs:
         _reap(pid)
         return []
-    procs = _tree(root)
     _signal_all(procs, signal.SIGTERM)
     _, alive = psutil.wait_procs(procs, timeout=grace)
     if alive:
@@ -126,24 +149,25 @@ def run_command(
     """Run a short command in its own session; on timeout its whole tree is killed."""
     become_subreaper()
     args = [str(a) for a in argv]
+    token = new_token()
     proc = subprocess.Popen(
         args,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         stdin=subprocess.DEVNULL,
         text=True,
-        env=dict(env) if env is not None else None,
+        env=with_token(env, token),
         cwd=cwd,
         start_new_session=True,
     )
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        kill_process_tree(proc.pid, grace=1.0)
+        kill_process_tree(proc.pid, grace=1.0, token=token)
         proc.communicate()
         raise IsabelleTimeoutError(f"`{' '.join(args)}` did not finish within {timeout}s and was killed") from None
     except BaseException:
-        kill_process_tree(proc.pid, grace=1.0)
+        kill_process_tree(proc.pid, grace=1.0, token=token)
         proc.wait()
         raise
     return CommandResult(tuple(args), proc.returncode, out, err)
@@ -160,10 +184,11 @@ class SupervisedProcess:
         become_subreaper()
         args = [str(a) for a in argv]
         self.argv = tuple(args)
+        self.token = new_token()
         self._child = pexpect.spawn(
             args[0],
             args[1:],
-            env=dict(env) if env is not None else None,
+            env=with_token(env, self.token),
             cwd=str(cwd) if cwd else None,
             encoding="utf-8",
             codec_errors="replace",
@@ -191,7 +216,6 @@ class SupervisedProcess:
                 f"output so far: {redact(self._seen())!r}"
             ) from None
         except pexpect.EOF:
-            self._child.wait() if not self._child.isalive() else None
             raise IsabelleError(
                 f"`{' '.join(self.argv)}` exited (status {self.exit_status()}) before printing the expected line; "
                 f"its output: {redact(self._seen())!r}"
@@ -239,7 +263,7 @@ class SupervisedProcess:
             if self._stopped:
                 return
             self._stopped = True
-        kill_process_tree(self.pid, grace=grace)
+        kill_process_tree(self.pid, grace=grace, token=self.token)
         with contextlib.suppress(Exception):
             self._child.close(force=True)
         _live.discard(self)
@@ -256,13 +280,3 @@ def _stop_all_at_exit() -> None:
     for proc in list(_live):
         with contextlib.suppress(Exception):
             proc.stop(grace=2.0)
-
-
-def wait_until(predicate, timeout: float, interval: float = 0.05) -> bool:  # type: ignore[no-untyped-def]
-    """Poll `predicate` until it is true or `timeout` passes; used by supervision tests and restarts."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return bool(predicate())

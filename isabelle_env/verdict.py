@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from isabelle_env.audit import Finding
 from isabelle_env.protocol import IsabelleMessage, Position
 
 
@@ -32,15 +33,6 @@ class StepResult:
     @property
     def closed(self) -> bool:
         return self.closed_by is not None
-
-
-@dataclass(frozen=True)
-class Finding:
-    """An audit finding as recorded in a verdict."""
-
-    rule: str
-    line: int
-    message: str
 
 
 @dataclass(frozen=True)

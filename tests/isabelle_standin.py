@@ -24,6 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+#: what `choose_transcript` returns for a theory whose check never finishes (until cancelled)
+HANG = "<hang>"
+
 _TASK = re.compile(rb'"task":"([0-9a-f-]{36})"')
 _SESSION = re.compile(rb'"session_id":"([0-9a-f-]{36})"')
 
@@ -93,6 +96,7 @@ class IsabelleStandin:
         self._threads: list[threading.Thread] = []
         self._conns: list[socket.socket] = []
         self._lock = threading.Lock()
+        self._hang_next = False
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> IsabelleStandin:
@@ -222,19 +226,22 @@ class IsabelleStandin:
                 reply = [frame(b"ERROR " + json.dumps(f"Bad command '{name}'").encode())]
             self._send(conn, lock, reply)
             return True
+        self._hang_next = name == "use_theories" and b.hang_use_theories
         messages = self._reply_for(name, argument)
+        hang, self._hang_next = self._hang_next, False
         if b.chunking == "coalesce":
             self._send(conn, lock, messages)
             return True
         self._send(conn, lock, messages[:1])
         task_id = _TASK.search(messages[0]).group(1).decode()  # type: ignore[union-attr]
-        worker = threading.Thread(target=self._play, args=(conn, lock, name, task_id, messages[1:]), daemon=True)
+        worker = threading.Thread(target=self._play, args=(conn, lock, name, task_id, messages[1:], hang), daemon=True)
         worker.start()
         self._threads.append(worker)
         return True
 
-    def _play(self, conn: socket.socket, lock: threading.Lock, name: str, task_id: str, rest: list[bytes]) -> None:
-        hang = name == "use_theories" and self.behaviour.hang_use_theories
+    def _play(
+        self, conn: socket.socket, lock: threading.Lock, name: str, task_id: str, rest: list[bytes], hang: bool
+    ) -> None:
         try:
             for raw in rest:
                 if self._interrupted(task_id):
@@ -276,7 +283,11 @@ class IsabelleStandin:
         base = self.transcript("use_theories")
         nodes, errors = [], []
         for theory in theories:
-            recorded = self.transcript(self.behaviour.choose_transcript(theory))
+            choice = self.behaviour.choose_transcript(theory)
+            if choice == HANG:
+                self._hang_next = True
+                choice = "use_theories"
+            recorded = self.transcript(choice)
             finished = json.loads(body_of(recorded[-1]).partition(b" ")[2])
             node = finished["nodes"][0]
             path = Path(theory if theory.endswith(".thy") else theory + ".thy")

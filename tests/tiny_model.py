@@ -1,0 +1,152 @@
+"""A tiny causal LM for tests, built on the spot: nothing is downloaded, and it loads like any local model.
+
+A byte-level BPE tokenizer is trained on DSP/miniF2F text and the prompt templates (milliseconds), and a
+2-layer Llama with hidden size 64 is initialised from a config (~100k parameters), then both are saved with
+`save_pretrained`, so backends load them through the same `from_pretrained` path as a real model.
+`fine_tune` memorises a text in a few dozen steps, which turns "the model prefers this text" into a test.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tarfile
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+import pytest
+
+from tests.conftest import shared_dir
+
+VOCAB_SIZE = 512
+SPECIAL = {"bos_token": "<s>", "eos_token": "</s>", "pad_token": "<pad>", "unk_token": "<unk>"}
+
+#: a short proof prompt (the real ones are ~2k tokens, too long to memorise in a second) and what the tuned
+#: model learns to answer to it
+MINI_PROOF_TEMPLATE = """name: mini_proof
+version: 1
+description: a two-section proof prompt for tests
+stop: ["\\n###"]
+---
+### Formal statement
+{{formal_statement}}
+
+### Formal proof
+{{formal_statement}}
+"""
+MINI_STATEMENT = 'theorem t:\n  fixes a :: real\n  shows "10 * a \\<le> 28 * a^2 + 1"'
+MINI_PROOF = (
+    "proof -\n"
+    "  (* Step 1: complete the square *)\n"
+    '  have c1: "28 * a^2 - 10 * a + 1 = 28 * (a - 5/28)^2 + 3/28"\n'
+    "    sledgehammer\n"
+    "  show ?thesis\n"
+    "    using c1 sledgehammer\n"
+    "qed"
+)
+
+
+def corpus(shared: Path | None = None, rows: int = 300) -> list[str]:
+    """A few hundred texts in the project's domain: DSP statements, informal proofs, Isar proofs, our prompts."""
+    shared = shared or shared_dir()
+    texts: list[str] = []
+    with open(shared / "datasets/dsp/new_complete_mini.jsonl", encoding="utf-8") as f:
+        for line, _ in zip(f, range(rows), strict=False):
+            row = json.loads(line)
+            texts += [row["informal_statement"], row["informal_proof"], row["formal_statement"]]
+    with tarfile.open(shared / "datasets/dsp/results/human_100_proofs.jsonl.tar.gz") as tar:
+        member = next(m for m in tar.getmembers() if m.name.endswith(".jsonl"))
+        data = tar.extractfile(member).read().decode()
+    texts += [json.loads(line)["proof"] for line in data.splitlines()[:rows]]
+    from generators.prompt_templates import available_prompts, load_prompt
+
+    texts += [load_prompt(name).body for name in available_prompts()]
+    return texts
+
+
+def build_tokenizer(texts: list[str]):  # noqa: ANN201 - PreTrainedTokenizerFast
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE(unk_token=SPECIAL["unk_token"]))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=VOCAB_SIZE,
+        special_tokens=list(SPECIAL.values()),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(texts, trainer)
+    return PreTrainedTokenizerFast(tokenizer_object=tok, **SPECIAL)
+
+
+def build_tiny_model(path: Path, texts: list[str] | None = None, seed: int = 0) -> Path:
+    """Save a tokenizer and a randomly initialised 2-layer Llama under `path`; return `path`."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    tokenizer = build_tokenizer(texts if texts is not None else corpus())
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=4096,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=True,
+    )
+    torch.manual_seed(seed)
+    model = LlamaForCausalLM(config)
+    path.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+def fine_tune(source: Path, target: Path, text: str, steps: int = 40, lr: float = 3e-3) -> Path:
+    """Train the model at `source` on one text (plain torch loop) and save it to `target`: it memorises it."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=True)
+    model = AutoModelForCausalLM.from_pretrained(source, local_files_only=True)
+    ids = tokenizer(text + tokenizer.eos_token, return_tensors="pt").input_ids
+    optimiser = torch.optim.AdamW(model.parameters(), lr=lr)
+    model.train()
+    torch.manual_seed(0)
+    for _ in range(steps):
+        loss = model(input_ids=ids, labels=ids).loss
+        loss.backward()
+        optimiser.step()
+        optimiser.zero_grad()
+    model.eval()
+    model.save_pretrained(target)
+    tokenizer.save_pretrained(target)
+    return target
+
+
+def mini_prompt() -> str:
+    from generators.prompt_templates import PromptTemplate
+
+    return PromptTemplate.parse(MINI_PROOF_TEMPLATE).render(formal_statement=MINI_STATEMENT)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """A randomly initialised tiny model directory, shared by the whole session."""
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-model"))
+
+
+@pytest.fixture(scope="session")
+def tuned_model_dir(tiny_model_dir, tmp_path_factory) -> Path:
+    """The tiny model after 100 steps on `mini_prompt() + MINI_PROOF` (~1 s): greedy decoding recites MINI_PROOF."""
+    text = mini_prompt() + MINI_PROOF + "\n\n### Formal statement\n"
+    return fine_tune(tiny_model_dir, tmp_path_factory.mktemp("tuned-model"), text, steps=100, lr=1e-2)
