@@ -8,7 +8,9 @@ from collections.abc import Iterable
 from isabelle_env.protocol import IsabelleMessage
 
 # "cvc5: Try this: by (metis foo) (12 ms)", "Try this: using assms by linarith (0.4 ms)"
-_TRY_THIS = re.compile(r"Try this:\s*(?P<call>.+?)\s*(?:\((?P<timing>[^()]*(?:\bm?s\b|failed|timed out)[^()]*)\))?\s*$", re.S)
+_TRY_THIS = re.compile(
+    r"Try this:\s*(?P<call>.+?)\s*(?:\((?P<timing>[^()]*(?:\bm?s\b|failed|timed out)[^()]*)\))?\s*$", re.S
+)
 _BAD_TIMING = re.compile(r"failed|timed out|>\s*[0-9.]+ ?s", re.I)
 _METHOD_START = ("by ", "using ", "unfolding ", "apply ", "by(")
 
