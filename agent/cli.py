@@ -130,6 +130,111 @@ def check(
     raise typer.Exit(EXIT_OK if ok else EXIT_FAILED)
 
 
+ProblemArg = Annotated[Path, typer.Argument(help="problem theory (.thy), e.g. a miniF2F file", show_default=False)]
+CandidateArg = Annotated[
+    str, typer.Argument(help="candidate proof file (a theory, a theorem or a proof body), or - for stdin")
+]
+
+
+def _read_problem(path: Path):  # noqa: ANN202 - lazy import
+    from isabelle_env.theory_text import TheoryParseError, parse_problem
+
+    if not path.is_file():
+        raise _fail(f"problem file {path} does not exist")
+    try:
+        return parse_problem(path.read_text(encoding="utf-8"))
+    except TheoryParseError as exc:
+        raise _fail(f"{path} is not a problem theory: {exc}") from None
+
+
+def _read_candidate(spec: str) -> str:
+    if spec == "-":
+        return sys.stdin.read()
+    path = Path(spec)
+    if not path.is_file():
+        raise _fail(f"candidate file {path} does not exist (give a path, or - to read stdin)")
+    return path.read_text(encoding="utf-8")
+
+
+@app.command()
+def audit(
+    problem: ProblemArg,
+    candidate: CandidateArg,
+    aux_lemmas: Annotated[bool, typer.Option("--aux-lemmas", help="allow auxiliary lemmas with proofs")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Soundness audit of a candidate proof against a problem, without Isabelle. Exit 0 clean, 1 findings."""
+    from isabelle_env.audit import audit_candidate
+
+    report = audit_candidate(_read_problem(problem), _read_candidate(candidate), allow_aux_lemmas=aux_lemmas)
+    if as_json:
+        findings = [{"rule": f.rule, "line": f.line, "message": f.message} for f in report.findings]
+        typer.echo(json.dumps({"ok": report.ok, "findings": findings}, indent=2))
+    else:
+        typer.echo(str(report))
+    raise typer.Exit(EXIT_OK if report.ok else EXIT_FAILED)
+
+
+@app.command()
+def verify(
+    problem: ProblemArg,
+    candidate: CandidateArg,
+    isabelle: IsabelleOpt = None,
+    isabelle_server: ServerOpt = None,
+    password: PasswordOpt = None,
+    session: SessionOpt = "HOL",
+    tactic_timeout: Annotated[float, typer.Option(help="seconds per tactic and step")] = 10.0,
+    proof_timeout: Annotated[float, typer.Option(help="seconds for the whole candidate")] = 600.0,
+    sledgehammer: Annotated[bool, typer.Option(help="run Sledgehammer on steps no tactic closes")] = True,
+    aux_lemmas: Annotated[bool, typer.Option("--aux-lemmas", help="allow auxiliary lemmas with proofs")] = False,
+    cache: Annotated[bool, typer.Option(help="reuse and record verdicts in the check cache")] = True,
+    as_json: JsonOpt = False,
+) -> None:
+    """Audit, then check a candidate with a real Isabelle. Exit 0 proved, 1 not proved, 2 infrastructure error."""
+    from isabelle_env.check_cache import CheckCache
+    from isabelle_env.checker import CheckerConfig, ProofChecker
+    from isabelle_env.connect import open_session_pool
+    from isabelle_env.errors import IsabelleError
+    from isabelle_env.session_pool import SessionPoolConfig
+    from isabelle_env.user_dirs import cache_dir
+    from isabelle_env.verdict import VerdictKind
+
+    parsed = _read_problem(problem)
+    text = _read_candidate(candidate)
+    address = _server_address(isabelle_server, password)
+    try:
+        config = CheckerConfig(
+            tactic_timeout=tactic_timeout,
+            proof_timeout=proof_timeout,
+            sledgehammer=sledgehammer,
+            allow_aux_lemmas=aux_lemmas,
+        )
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    store = CheckCache(cache_dir() / "check_cache.sqlite") if cache else None
+    try:
+        with open_session_pool(SessionPoolConfig(session=session), isabelle=isabelle, server=address) as pool:
+            verdict = ProofChecker(pool, config, cache=store).verify(parsed, text)
+    except IsabelleError as exc:
+        raise _fail(str(exc)) from None
+    if as_json:
+        typer.echo(json.dumps(verdict.to_json(), indent=2))
+    else:
+        typer.echo(f"{verdict.problem_name}: {verdict.kind} - {verdict.reason}")
+        for f in verdict.findings:
+            typer.echo(f"  {f}")
+        for step in verdict.steps:
+            how = f"{step.closed_by} ({step.source})" if step.closed else "not closed"
+            typer.echo(f"  step {step.index} (line {step.line}): {how}")
+        for m in verdict.messages:
+            typer.echo(f"  line {m.pos.line if m.pos.line is not None else '?'}: {m.text}")
+        if verdict.final_proof is not None and verdict.proved:
+            typer.echo("final proof:\n" + verdict.final_proof)
+    if verdict.kind is VerdictKind.INFRASTRUCTURE_ERROR:
+        raise typer.Exit(EXIT_INFRA)
+    raise typer.Exit(EXIT_OK if verdict.proved else EXIT_FAILED)
+
+
 def main() -> None:
     try:
         app()

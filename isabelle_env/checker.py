@@ -249,11 +249,11 @@ class _CheckRun:
             skeleton = self._probe({}) if k == 0 else None
             theories = ([skeleton] if skeleton else []) + list(probes.values())
             round_started = time.monotonic()
-            nodes = self._use(theories, self.cfg.tactic_timeout + self.cfg.round_overhead, f"tactic {tactic!r}")
+            nodes = self._use_salvaging(theories, self.cfg.tactic_timeout + self.cfg.round_overhead)
             elapsed = time.monotonic() - round_started
             self.timings["tactics"] = self.timings.get("tactics", 0.0) + elapsed
             if skeleton is not None:
-                node = nodes.get(skeleton.theory_name) if nodes is not None else None
+                node = nodes.get(skeleton.theory_name)
                 if node is not None and not node.checked_ok:
                     errors = self._candidate_messages(node, skeleton)
                     return self._verdict(
@@ -263,7 +263,7 @@ class _CheckRun:
                     )
             for site in open_sites:
                 site.tried.append(tactic)
-                node = nodes.get(probes[site.index].theory_name) if nodes is not None else None
+                node = nodes.get(probes[site.index].theory_name)
                 if node is not None and node.checked_ok:
                     site.closed_by, site.source, site.elapsed = tactic, "heuristic", elapsed
         return None
@@ -282,22 +282,23 @@ class _CheckRun:
         if to_hammer:
             call = f"sledgehammer [timeout = {int(self.cfg.sledgehammer_timeout)}]\n  sorry"
             probes = {s.index: self._probe({s.index: call}) for s in to_hammer}
-            nodes = self._use(
-                list(probes.values()), self.cfg.sledgehammer_timeout * 2 + self.cfg.round_overhead, "sledgehammer"
-            )
+            nodes = self._use(list(probes.values()), self.cfg.sledgehammer_timeout * 2 + self.cfg.round_overhead)
             for site in to_hammer:
                 node = nodes.get(probes[site.index].theory_name) if nodes is not None else None
-                found = parse_suggestions(node.messages)[: self.cfg.max_suggestions] if node is not None else []
+                found = parse_suggestions(node.messages) if node is not None else []
                 suggestions[site.index] = found
                 if cache is not None and node is not None:
                     cache.put_suggestions(self._goal_key(site), site.proposition or "", found)
+        for site in self._open():  # calls the tactic rounds already refuted are not tried again
+            fresh = [c for c in suggestions.get(site.index, []) if c not in site.tried]
+            suggestions[site.index] = fresh[: self.cfg.max_suggestions]
         attempts = {(i, call): self._probe({i: call}) for i, calls in suggestions.items() for call in calls}
         if attempts:
-            nodes = self._use(list(attempts.values()), self.cfg.tactic_timeout + self.cfg.round_overhead, "suggestions")
+            nodes = self._use_salvaging(list(attempts.values()), self.cfg.tactic_timeout + self.cfg.round_overhead)
             for site in self._open():
                 for call in suggestions.get(site.index, []):
                     site.tried.append(call)
-                    node = nodes.get(attempts[(site.index, call)].theory_name) if nodes is not None else None
+                    node = nodes.get(attempts[(site.index, call)].theory_name)
                     if node is not None and node.checked_ok:
                         site.closed_by, site.source = call, "sledgehammer"
                         site.elapsed = time.monotonic() - started
@@ -309,7 +310,7 @@ class _CheckRun:
         final = build_check_theory(self.problem, parse_candidate(final_text), theory_name=self._name("final"))
         self._write(final)
         started = time.monotonic()
-        nodes = self._use([final], self.cfg.final_timeout, "the final check")
+        nodes = self._use([final], self.cfg.final_timeout)
         self.timings["final"] = time.monotonic() - started
         node = nodes.get(final.theory_name) if nodes is not None else None
         if node is None:
@@ -362,7 +363,19 @@ class _CheckRun:
             raise _Timeout
         return left
 
-    def _use(self, theories: Sequence[CheckTheory], timeout: float, what: str) -> dict[str, NodeResult] | None:
+    def _use_salvaging(self, theories: Sequence[CheckTheory], timeout: float) -> dict[str, NodeResult]:
+        """One round trip for all theories; if it overruns, each theory alone, so that one looping step
+        costs only its own attempt and not those of the steps checked beside it."""
+        nodes = self._use(theories, timeout)
+        if nodes is not None:
+            return nodes
+        salvaged: dict[str, NodeResult] = {}
+        if len(theories) > 1:
+            for theory in theories:
+                salvaged.update(self._use([theory], timeout) or {})
+        return salvaged
+
+    def _use(self, theories: Sequence[CheckTheory], timeout: float) -> dict[str, NodeResult] | None:
         """One round trip; None when it overran its timeout (and was cancelled)."""
         budget = min(timeout, self._remaining())
         self.round_trips += 1

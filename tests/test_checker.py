@@ -1,0 +1,215 @@
+"""Subgoal-level checking against the stand-in server, with a scripted judgement of each theory."""
+
+from __future__ import annotations
+
+import pytest
+
+from isabelle_env.check_cache import CheckCache
+from isabelle_env.checker import CheckerConfig, ProofChecker
+from isabelle_env.session_pool import SessionPool, SessionPoolConfig
+from isabelle_env.theory_text import parse_problem
+from isabelle_env.verdict import VerdictKind
+from tests.conftest import address_of
+from tests.scripted_prover import ScriptedProver
+
+PROBLEM = """theory toy imports Main begin
+
+theorem toy:
+  fixes x :: nat
+  assumes h0: "x = 2"
+  shows "x + x = 4"
+  sorry
+
+end
+"""
+
+SKETCH = """proof -
+  (* x is two *)
+  have c0: "x = 2" using h0 sledgehammer
+  (* so the sum is two and two *)
+  have c1: "x + x = 2 + 2" using c0 sledgehammer
+  show ?thesis using c1 sledgehammer
+qed"""
+
+SCRIPT = {"x = 2": {"by simp"}, "x + x = 2 + 2": {"by metis"}, "?thesis": {"by auto"}}
+
+FAST = CheckerConfig(tactic_timeout=2, round_overhead=1, sledgehammer_timeout=2, final_timeout=5, proof_timeout=30)
+
+
+@pytest.fixture
+def checker_for(standin, tmp_path):
+    pools: list[SessionPool] = []
+
+    def make(prover: ScriptedProver, config: CheckerConfig = FAST, cache: bool = False, **behaviour):
+        server = standin(rename_theories=True, choose_transcript=prover, **behaviour)
+        pool = SessionPool(address_of(server), SessionPoolConfig(size=1, check_timeout=30, cancel_grace=1)).start()
+        pools.append(pool)
+        store = CheckCache(tmp_path / "cache.sqlite") if cache else None
+        return ProofChecker(pool, config, cache=store), server
+
+    yield make
+    for pool in pools:
+        pool.close()
+
+
+def use_theories_calls(server) -> list[list[str]]:
+    return [arg["theories"] for name, arg in server.received if name == "use_theories"]
+
+
+def test_every_step_is_closed_then_the_original_theorem_is_checked(checker_for):
+    prover = ScriptedProver(SCRIPT)
+    checker, server = checker_for(prover)
+    verdict = checker.verify(PROBLEM, SKETCH)
+    assert verdict.kind is VerdictKind.PROVED, verdict.reason
+    closed = {s.proposition: (s.closed_by, s.source) for s in verdict.steps}
+    assert closed == {
+        "x = 2": ("by simp", "heuristic"),
+        "x + x = 2 + 2": ("by metis", "sledgehammer"),
+        "?thesis": ("by auto", "heuristic"),
+    }
+    assert [s.line for s in verdict.steps] == [3, 5, 6]
+    assert verdict.steps[0].tried == ("by auto", "by simp")
+    assert verdict.final_proof == (
+        SKETCH.replace("h0 sledgehammer", "h0 by simp")
+        .replace("c0 sledgehammer", "c0 by metis")
+        .replace("c1 sledgehammer", "c1 by auto")
+    )
+    assert verdict.isabelle_version == "Isabelle2025" and verdict.imports == ("Main",)
+    calls = use_theories_calls(server)
+    # round 1: skeleton + 3 probes; later rounds only the steps still open; then hammer, suggestions, final
+    assert [len(c) for c in calls[:3]] == [4, 2, 1]
+    assert len(calls) == verdict.round_trips == len(FAST.tactics) + 3
+    final = prover.seen[-1]
+    assert "quick_and_dirty" not in final and "sorry" not in final and "sledgehammer" not in final
+    assert 'shows "x + x = 4"' in final and "theorem toy_restated:" in final
+    assert "using assms by (rule toy)" in final
+
+
+def test_a_sketch_that_is_broken_without_its_steps_fails_early(checker_for):
+    prover = ScriptedProver(SCRIPT)
+    checker, server = checker_for(prover)
+    broken = SKETCH.replace("show ?thesis", 'have c9: "x = 3" by simp\n  show ?thesis')
+    verdict = checker.verify(PROBLEM, broken)
+    assert verdict.kind is VerdictKind.FAILED
+    assert "does not check even with every sledgehammer step assumed" in verdict.reason
+    assert verdict.messages and verdict.messages[0].text.startswith("Failed to finish proof")
+    assert len(use_theories_calls(server)) == 1
+
+
+def test_a_step_nothing_closes_fails_naming_its_line(checker_for):
+    script = {**SCRIPT, "x + x = 2 + 2": set()}
+    checker, server = checker_for(ScriptedProver(script))
+    verdict = checker.verify(PROBLEM, SKETCH)
+    assert verdict.kind is VerdictKind.FAILED
+    assert verdict.reason == "no tactic closed the sledgehammer steps on lines 5"
+    (step,) = [s for s in verdict.steps if not s.closed]
+    assert step.tried[: len(FAST.tactics)] == FAST.tactics
+    assert step.tried[len(FAST.tactics) :] == ("by fast", "by metis")  # new suggestions re-checked
+
+
+def test_a_cheating_candidate_never_reaches_isabelle(checker_for):
+    checker, server = checker_for(ScriptedProver(SCRIPT))
+    verdict = checker.verify(PROBLEM, SKETCH.replace("c1 sledgehammer", "c1 sorry"))
+    assert verdict.kind is VerdictKind.REJECTED
+    assert {f.rule for f in verdict.findings} == {"skip_proof"}
+    changed = checker.verify(PROBLEM, 'theorem toy:\n  fixes x :: nat\n  shows "x + x = 4"\n' + SKETCH)
+    assert changed.kind is VerdictKind.REJECTED and "statement_mismatch" in {f.rule for f in changed.findings}
+    assert use_theories_calls(server) == []
+
+
+def test_a_looping_tactic_is_cancelled_and_the_next_one_tried(checker_for):
+    prover = ScriptedProver(SCRIPT, loops={"x = 2": {"by auto"}})
+    config = CheckerConfig(tactic_timeout=0.3, round_overhead=0.2, final_timeout=5, proof_timeout=30)
+    checker, server = checker_for(prover, config)
+    verdict = checker.verify(PROBLEM, SKETCH)
+    assert verdict.kind is VerdictKind.PROVED, verdict.reason
+    assert [s.closed_by for s in verdict.steps] == ["by simp", "by metis", "by auto"]
+    # the round with the loop is cancelled, then its probes run alone: only the looping one is cancelled again
+    assert len([a for name, a in server.received if name == "cancel"]) == 2
+
+
+def test_a_proof_past_its_budget_is_a_timeout(checker_for):
+    loops = {"x = 2": set(CheckerConfig().tactics)}
+    config = CheckerConfig(tactic_timeout=0.3, round_overhead=0.1, proof_timeout=1.0, sledgehammer=False)
+    checker, _ = checker_for(ScriptedProver(SCRIPT, loops=loops), config)
+    verdict = checker.verify(PROBLEM, SKETCH)
+    assert verdict.kind is VerdictKind.TIMEOUT
+    assert verdict.timings["total"] < 5
+
+
+def test_verdicts_and_sledgehammer_calls_are_cached(checker_for):
+    prover = ScriptedProver(SCRIPT)
+    checker, server = checker_for(prover, cache=True)
+    first = checker.verify(PROBLEM, SKETCH)
+    calls = len(use_theories_calls(server))
+    again = checker.verify(PROBLEM, SKETCH.replace("  (* x is two *)\n", "").replace("-\n", "-\n\n"))
+    assert again.kind is VerdictKind.PROVED and again.cached and again.final_proof == first.final_proof
+    assert len(use_theories_calls(server)) == calls  # normalised text: the same check, never run twice
+    hammered = sum("sledgehammer [timeout" in text for text in prover.seen)
+    variant = SKETCH.replace("show ?thesis using c1", 'have c2: "x = 2" using h0 by simp\n  show ?thesis using c1')
+    assert checker.verify(PROBLEM, variant).kind is VerdictKind.PROVED
+    assert sum("sledgehammer [timeout" in text for text in prover.seen) == hammered  # goal-level cache
+    assert checker.cache.counts() == {"checks": 2, "sledgehammer": 1}
+
+
+def test_infrastructure_trouble_is_a_verdict_and_is_not_cached(checker_for):
+    checker, _ = checker_for(ScriptedProver(SCRIPT), cache=True, close_mid_message_on=frozenset({"use_theories"}))
+    verdict = checker.verify(PROBLEM, SKETCH)
+    assert verdict.kind is VerdictKind.INFRASTRUCTURE_ERROR
+    assert "middle of a message" in verdict.reason
+    assert checker.cache.counts()["checks"] == 0
+
+
+def test_a_proof_without_sledgehammer_goes_straight_to_the_final_check(checker_for):
+    checker, server = checker_for(ScriptedProver({"x + x = 4": {"by simp"}}))
+    assert checker.verify(PROBLEM, "using h0 by simp").kind is VerdictKind.PROVED
+    assert len(use_theories_calls(server)) == 1
+    failed = checker.verify(PROBLEM, "using h0 by auto")
+    assert failed.kind is VerdictKind.FAILED and failed.reason == "Isabelle rejected the final proof"
+
+
+def test_unsound_settings_are_refused(standin):
+    server = standin()
+    pool = SessionPool(address_of(server), SessionPoolConfig(options=("quick_and_dirty=true",)))
+    with pytest.raises(ValueError, match="quick_and_dirty"):
+        ProofChecker(pool)
+    with pytest.raises(ValueError, match="not a terminal proof"):
+        CheckerConfig(tactics=("sorry",))
+    with pytest.raises(ValueError, match="not allowed"):
+        CheckerConfig(tactics=("by (tactic \\<open>all_tac\\<close>)",))
+
+
+def test_problem_parsing_is_shared_with_the_miniF2F_files(shared):
+    text = (shared / "datasets/minif2f/isabelle/valid/mathd_algebra_10.thy").read_text()
+    problem = parse_problem(text)
+    assert problem.theorem_name == "mathd_algebra_10"
+
+
+def test_cli_audit_and_verify(standin, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from agent.cli import app
+
+    monkeypatch.setenv("SUBGOALXL_CACHE_DIR", str(tmp_path / "cache"))
+    problem = tmp_path / "toy.thy"
+    problem.write_text(PROBLEM)
+    sketch = tmp_path / "sketch.txt"
+    sketch.write_text(SKETCH)
+    cheat = tmp_path / "cheat.txt"
+    cheat.write_text(SKETCH.replace("c1 sledgehammer", "c1 sorry"))
+    runner = CliRunner()
+    assert runner.invoke(app, ["audit", str(problem), str(sketch)]).exit_code == 0
+    found = runner.invoke(app, ["audit", str(problem), str(cheat), "--json"])
+    assert found.exit_code == 1
+    assert [(f["rule"], f["line"]) for f in __import__("json").loads(found.stdout)["findings"]] == [("skip_proof", 6)]
+    server = standin(rename_theories=True, choose_transcript=ScriptedProver(SCRIPT))
+    address = address_of(server)
+    env = {"SUBGOALXL_ISABELLE_PASSWORD": address.password}
+    base = ["verify", str(problem), "--isabelle-server", str(address), "--tactic-timeout", "2"]
+    proved = runner.invoke(app, [*base[:2], str(sketch), *base[2:]], env=env)
+    assert proved.exit_code == 0, proved.output
+    assert "toy: proved" in proved.stdout and 'have c1: "x + x = 2 + 2" using c0 by metis' in proved.stdout
+    rejected = runner.invoke(app, [*base[:2], str(cheat), *base[2:], "--json"], env=env)
+    assert rejected.exit_code == 1 and __import__("json").loads(rejected.stdout)["kind"] == "rejected"
+    missing = runner.invoke(app, ["verify", str(problem), str(tmp_path / "nope.txt")])
+    assert missing.exit_code == 2 and "does not exist" in missing.stderr
