@@ -46,3 +46,36 @@ def test_real_cheating_is_not_silently_accepted_by_plain_sorry(real_isabelle, tm
     assert result.exit_code == 1, result.output
     (theory,) = json.loads(result.stdout)["theories"]
     assert any("quick_and_dirty" in e["text"] for e in theory["errors"])
+
+
+TOY = """theory toy imports Main begin
+
+theorem toy:
+  fixes x :: nat
+  assumes h0: "x = 2"
+  shows "x + x = 4"
+  sorry
+
+end
+"""
+
+
+def test_real_verify_proved_failing_and_sledgehammer(real_isabelle):
+    from isabelle_env.checker import CheckerConfig, ProofChecker
+    from isabelle_env.verdict import VerdictKind
+
+    sketch = 'proof -\n  have c0: "x + x = 2 + 2" using h0 sledgehammer\n  show ?thesis using c0 sledgehammer\nqed'
+    wrong = sketch.replace("2 + 2", "2 + 3")
+    with IsabelleServer(real_isabelle) as server, SessionPool(server, SessionPoolConfig(session="HOL")) as pool:
+        checker = ProofChecker(pool, CheckerConfig(tactic_timeout=30, sledgehammer_timeout=60))
+        proved = checker.verify(TOY, sketch)
+        assert proved.kind is VerdictKind.PROVED, proved
+        assert all(step.closed for step in proved.steps)
+        failed = checker.verify(TOY, wrong)
+        assert failed.kind is VerdictKind.FAILED
+        hammer_only = ProofChecker(pool, CheckerConfig(tactics=("by blast",), sledgehammer_timeout=60))
+        hammered = hammer_only.verify(TOY, sketch)
+        assert hammered.kind is VerdictKind.PROVED, hammered
+        assert any(step.source == "sledgehammer" for step in hammered.steps)
+        rejected = checker.verify(TOY, "sorry")
+        assert rejected.kind is VerdictKind.REJECTED
