@@ -40,6 +40,17 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON instead of tex
 EXIT_OK, EXIT_FAILED, EXIT_INFRA = 0, 1, 2
 
 
+def _register_subcommands() -> None:
+    """Commands defined in their own modules (each imports its machinery lazily)."""
+    from agent.cli_generate import generate as generate_command
+    from agent.cli_isabelle import isabelle_app
+    from agent.cli_problems import problems as problems_command
+
+    app.add_typer(isabelle_app, name="isabelle")
+    app.command(name="problems")(problems_command)
+    app.command(name="generate")(generate_command)
+
+
 def _fail(message: str, code: int = EXIT_INFRA) -> typer.Exit:
     typer.echo(f"error: {message}", err=True)
     return typer.Exit(code)
@@ -233,6 +244,9 @@ def verify(
     if verdict.kind is VerdictKind.INFRASTRUCTURE_ERROR:
         raise typer.Exit(EXIT_INFRA)
     raise typer.Exit(EXIT_OK if verdict.proved else EXIT_FAILED)
+
+
+_register_subcommands()
 
 
 def main() -> None:

@@ -12,12 +12,10 @@ from dataclasses import asdict, dataclass
 from enum import StrEnum
 
 from isabelle_env.errors import IsabelleError, IsabelleNotFoundError
-from isabelle_env.installation import HOW_TO_GET_ISABELLE, find_isabelle
+from isabelle_env.installation import HOW_TO_GET_ISABELLE, IsabelleInstallation, find_isabelle
+from isabelle_env.isabelle_install_releases import MINIF2F_SESSIONS  # also re-exported from here
 from isabelle_env.process import run_command
 from isabelle_env.user_dirs import cache_dir, data_dir, writable_problem
-
-#: sessions whose heaps make miniF2F checks fast (others are loaded from sources, slowly)
-MINIF2F_SESSIONS = ("HOL", "HOL-Library", "HOL-Computational_Algebra", "HOL-Number_Theory")
 
 
 class Status(StrEnum):
@@ -59,17 +57,32 @@ def check_isabelle(explicit: str | None = None) -> list[Check]:
     missing = [s for s in MINIF2F_SESSIONS if s not in heaps]
     detail = f"built: {', '.join(heaps) or 'none'}"
     if missing:
-        found.append(
-            Check(
-                "Isabelle heaps",
-                Status.WARN,
-                f"{detail}; not built: {', '.join(missing)}",
-                f"{inst.executable} build -b {' '.join(missing)}",
-            )
-        )
+        build = f"{inst.executable} build -b {' '.join(missing)}"
+        if inst.found_via == "recorded":  # ours: rebuild in place, heaps inside the installation
+            build = f"subgoalxl isabelle install --version {version} (builds only), or {build}"
+        found.append(Check("Isabelle heaps", Status.WARN, f"{detail}; not built: {', '.join(missing)}", build))
     else:
         found.append(Check("Isabelle heaps", Status.OK, detail))
+    found.append(check_sledgehammer(inst))
     return found
+
+
+def check_sledgehammer(inst: IsabelleInstallation) -> Check:
+    """Which external provers Sledgehammer will find; official releases bundle all five."""
+    provers = inst.sledgehammer_provers()
+    have = [name for name, where in provers.items() if where]
+    lacking = [name for name, where in provers.items() if not where]
+    detail = f"found: {', '.join(have) or 'none'}" + (f"; not found: {', '.join(lacking)}" if lacking else "")
+    if not lacking:
+        return Check("Sledgehammer provers", Status.OK, detail, required=False)
+    return Check(
+        "Sledgehammer provers",
+        Status.WARN,
+        detail,
+        "official releases bundle E, Vampire, Z3, cvc5 and veriT: `subgoalxl isabelle install`; or install the "
+        "prover and set its variable (e.g. E_HOME) in $ISABELLE_HOME_USER/etc/settings",
+        required=False,
+    )
 
 
 def _package(name: str) -> str | None:

@@ -21,7 +21,7 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -108,6 +108,10 @@ class _Timeout(Exception):
     """The candidate's wall-clock budget is spent."""
 
 
+class CheckCancelled(Exception):
+    """The caller asked to stop this check (e.g. its problem was proved meanwhile); nothing was decided."""
+
+
 @dataclass
 class _Site:
     index: int
@@ -155,8 +159,17 @@ class ProofChecker:
             checker=self.config.fingerprint(),
         )
 
-    def verify(self, problem: ProblemTheory | str, candidate_text: str) -> Verdict:
-        """Audit, then check with Isabelle. Never raises for a bad candidate; infrastructure trouble is a verdict."""
+    def verify(
+        self,
+        problem: ProblemTheory | str,
+        candidate_text: str,
+        *,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> Verdict:
+        """Audit, then check with Isabelle. Never raises for a bad candidate; infrastructure trouble is a verdict.
+
+        `should_stop` is polled between round trips; when it returns True the check ends with CheckCancelled.
+        """
         started = time.monotonic()
         if isinstance(problem, str):
             problem = parse_problem(problem)
@@ -174,7 +187,7 @@ class ProofChecker:
             key = self.cache_key(problem, candidate_text)
             if self.cache is not None and (hit := self.cache.get_verdict(key)) is not None:
                 return hit
-            run = _CheckRun(self, problem, parse_candidate(candidate_text), started)
+            run = _CheckRun(self, problem, parse_candidate(candidate_text), started, should_stop)
             verdict = run.execute()
         except IsabelleError as exc:
             return Verdict(
@@ -191,8 +204,16 @@ class ProofChecker:
 class _CheckRun:
     """The state of checking one candidate: sites, rounds, probe files."""
 
-    def __init__(self, checker: ProofChecker, problem: ProblemTheory, candidate: Candidate, started: float):
+    def __init__(
+        self,
+        checker: ProofChecker,
+        problem: ProblemTheory,
+        candidate: Candidate,
+        started: float,
+        should_stop: Callable[[], bool] | None = None,
+    ):
         self.checker = checker
+        self.should_stop = should_stop
         self.cfg = checker.config
         self.problem = problem
         self.candidate = candidate
@@ -377,6 +398,8 @@ class _CheckRun:
 
     def _use(self, theories: Sequence[CheckTheory], timeout: float) -> dict[str, NodeResult] | None:
         """One round trip; None when it overran its timeout (and was cancelled)."""
+        if self.should_stop is not None and self.should_stop():
+            raise CheckCancelled(f"check of {self.problem.theorem_name} cancelled by the caller")
         budget = min(timeout, self._remaining())
         self.round_trips += 1
         session: PooledSession = self.session

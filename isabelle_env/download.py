@@ -63,15 +63,17 @@ def download(
     on_progress: ProgressFn | None = None,
     on_size: SizeCheckFn | None = None,
     retry_delays: tuple[float, ...] | None = None,
+    on_retry: Callable[[str], None] | None = None,
     timeout: float = 30.0,
 ) -> Downloaded:
-    """Fetch `url` into `dest`, resuming `dest.part` when one exists for the same URL."""
+    """Fetch `url` into `dest`, resuming `dest.part` when one exists for the same URL.
+
+    `on_retry(reason)` hears about each failed attempt that is tried again (e.g. to tell the user).
+    """
     dest.parent.mkdir(parents=True, exist_ok=True)
     part, meta_path = _part_paths(dest)
-    meta = _read_meta(meta_path)
-    if meta.get("url") != url:
+    if _read_meta(meta_path).get("url") != url:  # a .part of another URL (or without its record): useless
         _discard(part, meta_path)
-        meta = {}
     resumed_from = part.stat().st_size if part.exists() else 0
     delays = RETRY_DELAYS if retry_delays is None else retry_delays
     problem = _Retry("no attempt made")
@@ -84,6 +86,8 @@ def download(
         for attempt in range(len(delays) + 1):
             if attempt:
                 log.info("retrying %s in %.1fs: %s", url, delays[attempt - 1], problem)
+                if on_retry is not None:
+                    on_retry(str(problem))
                 time.sleep(delays[attempt - 1])
             try:
                 size = _attempt(client, url, part, meta_path, on_progress, on_size)
@@ -99,13 +103,18 @@ def download(
             f"cannot reach {host} ({problem}): check the internet connection or proxy (HTTPS_PROXY), use a mirror "
             "with --url, or download the archive elsewhere and pass --archive FILE"
         )
-    have = part.stat().st_size if part.exists() else 0
+    if not part.exists():
+        raise DownloadError(
+            f"download of {url} failed after {len(delays) + 1} attempts ({problem}): try again later, use a mirror "
+            "with --url, or download the archive elsewhere and pass --archive FILE"
+        )
+    have = part.stat().st_size
     total = _read_meta(meta_path).get("total")
     of_total = f" of {total}" if total else ""
     raise DownloadError(
         f"download of {url} failed after {len(delays) + 1} attempts ({problem}); {have}{of_total} bytes are kept in "
         f"{part}: run the same command again to resume from there",
-        partial=part if part.exists() else None,
+        partial=part,
     )
 
 

@@ -4,8 +4,9 @@ Steps, each leaving nothing half-done behind:
 1. fetch the release archive (resumable, see `download`), with a free-space check once its size is known,
    and verify its size and SHA-256 (`--sha256`, else the table in `isabelle_install_releases`);
 2. unpack into a hidden sibling of the target (`.VERSION.partial-*`), check that `bin/isabelle version`
-   answers, then rename into place: the final folder exists only when complete. Leftovers of a killed run
-   are deleted by the next install;
+   answers, mark the tree as ours (`.subgoalxl-install.json`), then rename into place: the final folder
+   exists only when complete. Leftovers of a killed run are deleted by the next install. Folders without
+   the mark (a hand-installed release) are never adopted, replaced or deleted;
 3. record it (`isabelle_install_registry`) so `find_isabelle()` falls back to it;
 4. optionally unpack the AFP into `HOME/afp` and append `HOME/afp/thys` to `HOME/ROOTS`, the session roots
    this installation reads at every start (per installation, nothing in ~/.isabelle changes);
@@ -17,6 +18,7 @@ The downloaded archive is deleted at the end (success or failure); only a cut do
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import queue
 import re
@@ -72,6 +74,8 @@ from isabelle_env.process import become_subreaper, kill_process_tree
 from isabelle_env.user_dirs import cache_dir
 
 BUILD_LOG = "subgoalxl-build.log"
+#: written into every tree this installer unpacks; only such trees are adopted, replaced or deleted
+MARKER = ".subgoalxl-install.json"
 _LEFTOVER = re.compile(r"^\..+\.(partial|old|removing)-\w+$")
 _HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
 
@@ -99,6 +103,14 @@ class InstallOptions:
     build_timeout: float = 6 * 3600.0
     force: bool = False  # replace an existing tree of this version
     retry_delays: tuple[float, ...] | None = None  # None: download.RETRY_DELAYS
+
+    def __post_init__(self) -> None:
+        if self.sha256 is not None and not _HEX64.match(self.sha256):
+            raise InstallError(f"--sha256 {self.sha256!r} is not a SHA-256 (64 hex digits)")
+        if self.jobs < 0 or self.build_timeout <= 0:
+            raise InstallError("--jobs must be 0 or more and --build-timeout more than 0 seconds")
+        if self.archive is not None and self.url is not None:
+            raise InstallError("give either --archive FILE or --url URL, not both")
 
 
 class Reporter:
@@ -211,19 +223,27 @@ def _target_home(version: str, options: InstallOptions, existing: InstallRecord 
 
 def _adopt(home: Path, version: str, reporter: Reporter) -> InstallRecord:
     """A complete tree without a record (the run was killed between rename and record): take it over."""
-    if not home.is_dir() or find_isabelle_home(home, depth=0) != home:
-        raise InstallError(
-            f"{home} exists but is not an Isabelle installation: move or delete it, or install elsewhere with --dir DIR"
-        )
+    _refuse_foreign(home)
     _validate(home, version)
     reporter.step(f"found a complete {version} at {home} from an earlier run; recording it")
     return _save(InstallRecord(version=version, home=str(home), source="(found on disk)"))
 
 
+def _refuse_foreign(home: Path) -> None:
+    """Never adopt, replace or delete a folder this installer did not unpack (e.g. a hand-installed release)."""
+    if not (home / MARKER).is_file():
+        raise InstallError(
+            f"{home} exists but was not installed by subgoalxl: to use it as it is, set ISABELLE_HOME={home}; "
+            "otherwise move or delete it, or install elsewhere with --dir DIR"
+        )
+
+
 def _fetch_and_unpack(version: str, home: Path, options: InstallOptions, reporter: Reporter) -> InstallRecord:
+    if home.exists():  # --force: replace it, but only if it is ours
+        _refuse_foreign(home)
     archive, downloaded = _obtain_release(version, home, options, reporter)
     try:
-        digest = _verify(archive.path, options.sha256, reporter)
+        digest = _verify(archive.path, options.sha256, reporter, downloaded=downloaded)
         size = archive.path.stat().st_size
         _check_space({home.parent: int(size * (UNPACK_FACTOR + HEAPS_FACTOR))}, what="the unpacked release")
         _unpack_into(archive.path, home, version, reporter, replace=options.force)
@@ -250,7 +270,14 @@ def _obtain_release(version: str, home: Path, options: InstallOptions, reporter:
         reporter.step(f"downloading {url}")
         try:
             with reporter.transfer(dest.name, None) as update:
-                got = download(url, dest, on_progress=update, on_size=space, retry_delays=options.retry_delays)
+                got = download(
+                    url,
+                    dest,
+                    on_progress=update,
+                    on_size=space,
+                    retry_delays=options.retry_delays,
+                    on_retry=lambda why: reporter.warn(f"{why}; trying again (resuming where it stopped)"),
+                )
         except UrlNotFoundError:
             not_found.append(url)
             continue
@@ -280,19 +307,23 @@ def _file_name(url: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", name) or "download.tar.gz"
 
 
-def _verify(archive: Path, expected: str | None, reporter: Reporter) -> str:
-    if expected is not None and not _HEX64.match(expected):
-        raise InstallError(f"--sha256 {expected!r} is not a SHA-256 (64 hex digits)")
+def _verify(archive: Path, expected: str | None, reporter: Reporter, *, downloaded: bool) -> str:
+    """The archive's SHA-256, checked against --sha256 or the known table when there is a value."""
     want = (expected or KNOWN_SHA256.get(archive.name, "")).lower()
     digest = sha256_of(archive)
     if want and digest != want:
         source = "--sha256" if expected else "the known checksum of this release"
+        fix = (
+            "it was deleted: run the command again to download it afresh, or use another mirror (--url)"
+            if downloaded
+            else "download it again, or check which file --archive names"
+        )
         raise ChecksumError(
             f"{archive.name} has SHA-256 {digest}, but {source} is {want}: the file is damaged or not the official "
-            "one; it was deleted, run the command again to download it afresh (or check --url/--archive)"
+            f"one; {fix}"
         )
     if not want:
-        reporter.step(f"{archive.name}: size checked; no known SHA-256 (pass --sha256 HEX to check it): {digest}")
+        reporter.step(f"no known SHA-256 for {archive.name} (pass --sha256 HEX to check it); it has {digest}")
     return digest
 
 
@@ -310,6 +341,7 @@ def _unpack_into(archive: Path, home: Path, version: str, reporter: Reporter, *,
                 "with --archive, or check --url"
             )
         _validate(found, version)
+        (found / MARKER).write_text(json.dumps({"version": version, "archive": archive.name}) + "\n")
         old = None
         if home.exists() and replace:
             old = home.rename(home.with_name(f".{version}.old-{os.getpid()}"))
@@ -363,6 +395,7 @@ def _ensure_afp(record: InstallRecord, options: InstallOptions, reporter: Report
                     on_progress=update,
                     on_size=_space_check(dest, home, AFP_UNPACK_FACTOR, "the AFP"),
                     retry_delays=options.retry_delays,
+                    on_retry=lambda why: reporter.warn(f"{why}; trying again (resuming where it stopped)"),
                 )
         except UrlNotFoundError as exc:
             raise InstallError(
@@ -418,6 +451,9 @@ def _build_heaps(record: InstallRecord, options: InstallOptions, reporter: Repor
     started = time.monotonic()
     try:
         status, tail = _run_streaming(argv, log_path, options.build_timeout, reporter)
+    except OSError as exc:
+        _save(record.with_(heaps=tuple(_heaps_of(record)), complete=False))
+        raise BuildError(f"cannot run `{command}`: {exc}; check {record.home}, or reinstall with --force") from None
     except BaseException:
         _save(record.with_(heaps=tuple(_heaps_of(record)), complete=False))
         raise
@@ -541,10 +577,10 @@ def remove_installation(version: str, reporter: Reporter | None = None) -> Insta
             raise InstallError(f"{version} is not installed (installed: {installed}); see `subgoalxl isabelle list`")
         home = record.home_path
         if home.exists():
-            if find_isabelle_home(home, depth=0) != home:
+            if not (home / MARKER).is_file():
                 drop_record(version)
                 raise InstallError(
-                    f"{home} no longer looks like an Isabelle installation, so it was left alone; its record was "
+                    f"{home} was not unpacked by subgoalxl (no {MARKER}), so it was left alone; its record was "
                     "dropped: delete the folder by hand if it is yours"
                 )
             doomed = home.rename(home.with_name(f".{version}.removing-{os.getpid()}"))
@@ -589,15 +625,15 @@ def _check_space(needs: dict[Path, int], *, what: str) -> None:
         free = free_bytes(path)
         if free < need:
             raise DiskSpaceError(
-                f"not enough free disk space for {what}: about {_gb(need)} needed on the disk holding {path} "
+                f"not enough free disk space for {what}: about {human_size(need)} needed on the disk holding {path} "
                 f"(archive, unpacked files ~{UNPACK_FACTOR:g}x and heaps ~{HEAPS_FACTOR:g}x its size), "
-                f"{_gb(free)} free: free space there, or install elsewhere with --dir DIR "
+                f"{human_size(free)} free: free space there, or install elsewhere with --dir DIR "
                 "(downloads go to SUBGOALXL_CACHE_DIR)"
             )
 
 
-def _gb(n: int) -> str:
-    return f"{n / 1e9:.2f} GB" if n >= 1e7 else f"{n / 1e6:.2f} MB"
+def human_size(n: int) -> str:
+    return f"{n / 1e9:.2f} GB" if n >= 1e8 else f"{n / 1e6:.1f} MB"
 
 
 def _duration(seconds: float) -> str:

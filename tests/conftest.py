@@ -5,7 +5,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import pytest
+# Before anything imports torch: one OpenMP thread (a busy machine makes the default spin 30-60x slower),
+# and never reach for a model hub.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+import pytest  # noqa: E402
+
+from tests.tiny_model import tiny_model_dir, tuned_model_dir  # noqa: E402,F401
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -13,6 +21,14 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 def shared_dir() -> Path:
     """The project's reference data (`../shared` beside the checkout, or $SUBGOALXL_SHARED)."""
     return Path(os.environ.get("SUBGOALXL_SHARED", REPO_ROOT.parent / "shared")).resolve()
+
+
+@pytest.fixture(autouse=True)
+def _private_data_dir(request, monkeypatch, tmp_path_factory):
+    """No test sees the developer's recorded Isabelle installs (`subgoalxl isabelle install`) or data;
+    tests marked `isabelle` keep the real folder, where a recorded release may be the one under test."""
+    if request.node.get_closest_marker("isabelle") is None:
+        monkeypatch.setenv("SUBGOALXL_DATA_DIR", str(tmp_path_factory.mktemp("data")))
 
 
 @pytest.fixture(scope="session")
@@ -83,7 +99,9 @@ def pytest_collection_modifyitems(config, items):
         return
     found = isabelle_or_none()
     if found is None:
-        skip = pytest.mark.skip(reason="no real Isabelle found (set ISABELLE_HOME or put `isabelle` on PATH)")
+        skip = pytest.mark.skip(
+            reason="no real Isabelle found (set ISABELLE_HOME, put isabelle on PATH, or run subgoalxl isabelle install)"
+        )
         for item in marked:
             item.add_marker(skip)
 

@@ -3,7 +3,7 @@
 Faults (set on `server.faults` before a request): `cut_after` bytes of the body for the first `cut_times`
 GETs, then the connection is dropped; `ignore_range` answers 200 with the whole file; `extra_length` adds to
 Content-Length (a server that announces more than it sends). Unknown paths answer 404. Every GET is recorded
-(path, Range header, status, body bytes sent).
+(path, Range header, status, body bytes sent), before it is answered.
 """
 
 from __future__ import annotations
@@ -74,9 +74,9 @@ def _handler(server: FileServer) -> type[BaseHTTPRequestHandler]:
             name = self.path.lstrip("/")
             data = server.files.get(name)
             wanted = self.headers.get("Range")
-            if data is None:
-                self._answer(404, b"not found", {})
+            if data is None:  # every request is recorded before it is answered: tests read the log at once
                 server.requests.append(Request(name, wanted, 404, 0))
+                self._answer(404, b"not found", {})
                 return
             faults = server.faults
             start = 0
@@ -84,8 +84,8 @@ def _handler(server: FileServer) -> type[BaseHTTPRequestHandler]:
             if match and not faults.ignore_range:
                 start = int(match.group(1))
                 if start >= len(data):
-                    self._answer(416, b"", {"Content-Range": f"bytes */{len(data)}"})
                     server.requests.append(Request(name, wanted, 416, 0))
+                    self._answer(416, b"", {"Content-Range": f"bytes */{len(data)}"})
                     return
             status = 206 if start else 200
             body = data[start:]
@@ -96,13 +96,13 @@ def _handler(server: FileServer) -> type[BaseHTTPRequestHandler]:
             if cut is not None:
                 faults.cut_times -= 1
                 body = body[:cut]
+            server.requests.append(Request(name, wanted, status, len(body)))
             self.send_response(status)
             for key, value in {"Content-Type": "application/gzip", **headers}.items():
                 self.send_header(key, value)
             self.end_headers()
             self.wfile.write(body)
             self.wfile.flush()
-            server.requests.append(Request(name, wanted, status, len(body)))
             if cut is not None or faults.extra_length:
                 self.close_connection = True
 

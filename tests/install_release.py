@@ -17,7 +17,7 @@ from pathlib import Path
 
 ML_IDENTIFIER = "polyml-5.9_x86_64_32-linux"
 
-LAUNCHER = r'''#!{python}
+LAUNCHER = r"""#!{python}
 import os, subprocess, sys, time
 from pathlib import Path
 
@@ -88,7 +88,7 @@ def main(argv):
 
 
 sys.exit(main(sys.argv[1:]))
-'''
+"""
 
 
 def _add(tar: tarfile.TarFile, name: str, data: bytes = b"", mode: int = 0o644, **kind: object) -> None:

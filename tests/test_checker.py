@@ -213,3 +213,18 @@ def test_cli_audit_and_verify(standin, tmp_path, monkeypatch):
     assert rejected.exit_code == 1 and __import__("json").loads(rejected.stdout)["kind"] == "rejected"
     missing = runner.invoke(app, ["verify", str(problem), str(tmp_path / "nope.txt")])
     assert missing.exit_code == 2 and "does not exist" in missing.stderr
+
+
+def test_a_check_can_be_cancelled_between_round_trips(checker_for):
+    from isabelle_env.checker import CheckCancelled
+
+    checker, server = checker_for(ScriptedProver(SCRIPT))
+    calls = []
+
+    def stop_after_two() -> bool:
+        calls.append(1)
+        return len(calls) > 2
+
+    with pytest.raises(CheckCancelled):
+        checker.verify(PROBLEM, SKETCH, should_stop=stop_after_two)
+    assert len(use_theories_calls(server)) == 2

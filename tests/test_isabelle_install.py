@@ -123,9 +123,10 @@ def test_install_downloads_unpacks_builds_records_and_doctor_finds_it(env, serve
     assert again.exit_code == 0 and "already installed" in again.stderr and len(server.requests) == 1
 
 
-def test_list_and_remove(env, server, runner):
+def test_list_and_remove(env, server, runner, monkeypatch):
     assert "no Isabelle installed" in runner.invoke(cli, ["isabelle", "list"]).stdout
-    assert install(runner, "--url", server.base, "--no-build").exit_code == 0
+    monkeypatch.setenv("SUBGOALXL_ISABELLE_URL", server.base)  # a mirror, given by environment
+    assert install(runner, "--no-build").exit_code == 0
     (listed,) = json.loads(runner.invoke(cli, ["isabelle", "list", "--json"]).stdout)
     assert listed["version"] == DEFAULT_VERSION and listed["present"] and listed["heaps"] == ["Pure"]
     assert listed["size_bytes"] > 200_000 and listed["complete"] is False
@@ -163,6 +164,21 @@ def test_a_complete_but_unrecorded_tree_is_adopted(env, server, runner):
     result = install(runner, "--url", server.base, "--no-build")
     assert result.exit_code == 0 and "from an earlier run" in result.stderr and len(server.requests) == 1
     assert find_isabelle().found_via == "recorded"
+
+
+def test_a_hand_installed_tree_is_never_adopted_replaced_or_deleted(env, server, runner, tmp_path):
+    mine = tmp_path / "mine" / DEFAULT_VERSION
+    write(mine / "bin" / "isabelle", b"#!/bin/sh\necho Isabelle2025\n").chmod(0o755)
+    for extra in ([], ["--force"]):
+        result = install(runner, "--url", server.base, "--dir", str(mine.parent), *extra)
+        assert result.exit_code == 2 and f"set ISABELLE_HOME={mine}" in result.stderr
+    assert sorted(p.name for p in mine.rglob("*")) == ["bin", "isabelle"] and server.requests == []
+
+    assert install(runner, "--url", server.base, "--no-build").exit_code == 0
+    ours = env / DEFAULT_VERSION
+    (ours / ".subgoalxl-install.json").unlink()  # as if someone swapped the folder for another one
+    result = runner.invoke(cli, ["isabelle", "remove", DEFAULT_VERSION])
+    assert result.exit_code == 2 and "left alone" in result.stderr and ours.is_dir() and read_records() == {}
 
 
 def test_afp_is_unpacked_and_registered_in_the_installations_roots(env, server, runner, tmp_path):
@@ -366,9 +382,7 @@ def test_a_second_install_at_the_same_time_is_refused(env, server, runner):
 # ------------------------------------------------------------------------------------------- heap builds
 
 
-def test_a_failed_build_keeps_the_tree_recorded_without_heaps_and_a_rerun_builds_only(
-    env, server, runner, monkeypatch
-):
+def test_a_failed_build_keeps_the_tree_recorded_without_heaps_and_a_rerun_builds_only(env, server, runner, monkeypatch):
     monkeypatch.setenv("FAKE_BUILD_FAIL", "HOL-Library")
     result = install(runner, "--url", server.base)
     assert result.exit_code == 2

@@ -19,8 +19,6 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import pytest
 
-from tests.conftest import shared_dir
-
 VOCAB_SIZE = 512
 SPECIAL = {"bos_token": "<s>", "eos_token": "</s>", "pad_token": "<pad>", "unk_token": "<unk>"}
 
@@ -51,7 +49,10 @@ MINI_PROOF = (
 
 def corpus(shared: Path | None = None, rows: int = 300) -> list[str]:
     """A few hundred texts in the project's domain: DSP statements, informal proofs, Isar proofs, our prompts."""
-    shared = shared or shared_dir()
+    if shared is None:
+        from tests.conftest import shared_dir  # here, so conftest may import this module's fixtures
+
+        shared = shared_dir()
     texts: list[str] = []
     with open(shared / "datasets/dsp/new_complete_mini.jsonl", encoding="utf-8") as f:
         for line, _ in zip(f, range(rows), strict=False):
@@ -88,6 +89,9 @@ def build_tiny_model(path: Path, texts: list[str] | None = None, seed: int = 0) 
     """Save a tokenizer and a randomly initialised 2-layer Llama under `path`; return `path`."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
 
     tokenizer = build_tokenizer(texts if texts is not None else corpus())
     config = LlamaConfig(
@@ -139,14 +143,22 @@ def mini_prompt() -> str:
     return PromptTemplate.parse(MINI_PROOF_TEMPLATE).render(formal_statement=MINI_STATEMENT)
 
 
+#: built once per session even when several test modules import the fixtures (each import is its own FixtureDef)
+_BUILT: dict[str, Path] = {}
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     """A randomly initialised tiny model directory, shared by the whole session."""
-    return build_tiny_model(tmp_path_factory.mktemp("tiny-model"))
+    if "tiny" not in _BUILT:
+        _BUILT["tiny"] = build_tiny_model(tmp_path_factory.mktemp("tiny-model"))
+    return _BUILT["tiny"]
 
 
 @pytest.fixture(scope="session")
 def tuned_model_dir(tiny_model_dir, tmp_path_factory) -> Path:
     """The tiny model after 100 steps on `mini_prompt() + MINI_PROOF` (~1 s): greedy decoding recites MINI_PROOF."""
-    text = mini_prompt() + MINI_PROOF + "\n\n### Formal statement\n"
-    return fine_tune(tiny_model_dir, tmp_path_factory.mktemp("tuned-model"), text, steps=100, lr=1e-2)
+    if "tuned" not in _BUILT:
+        text = mini_prompt() + MINI_PROOF + "\n\n### Formal statement\n"
+        _BUILT["tuned"] = fine_tune(tiny_model_dir, tmp_path_factory.mktemp("tuned-model"), text, steps=100, lr=1e-2)
+    return _BUILT["tuned"]

@@ -1,0 +1,139 @@
+"""`subgoalxl isabelle install|list|remove`: one command from nothing to a working, recorded Isabelle.
+
+Commands import their machinery lazily so `subgoalxl --help` stays instant. Exit 0: done; 2: the install,
+build or removal failed (the message names the cause and the fix); 130: interrupted.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+isabelle_app = typer.Typer(
+    help="Install, list and remove Isabelle releases (with the heaps miniF2F needs) in the data folder.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+EXIT_INFRA, EXIT_INTERRUPTED = 2, 130
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(EXIT_INFRA)
+
+
+@isabelle_app.command()
+def install(
+    version: Annotated[
+        str | None,
+        typer.Option(help="release, e.g. Isabelle2025 (default: read from --archive/--url, else Isabelle2025)"),
+    ] = None,
+    directory: Annotated[
+        Path | None,
+        typer.Option("--dir", help="install into DIR/VERSION (default: the data folder's isabelle/VERSION)"),
+    ] = None,
+    with_afp: Annotated[
+        bool, typer.Option("--with-afp", help="also fetch the matching AFP (miniF2F needs Symmetric_Polynomials)")
+    ] = False,
+    url: Annotated[
+        str | None,
+        typer.Option(
+            help="archive URL or mirror base URL (default: $SUBGOALXL_ISABELLE_URL, else isabelle.in.tum.de)",
+            show_default=False,
+        ),
+    ] = None,
+    archive: Annotated[
+        Path | None, typer.Option(help="install from this downloaded .tar.gz instead", show_default=False)
+    ] = None,
+    sha256: Annotated[str | None, typer.Option(help="expected SHA-256 of the archive", show_default=False)] = None,
+    afp_url: Annotated[
+        str | None, typer.Option(help="AFP archive URL (default: $SUBGOALXL_AFP_URL, else the known release)")
+    ] = None,
+    afp_archive: Annotated[Path | None, typer.Option(help="AFP .tar.gz already on disk", show_default=False)] = None,
+    no_build: Annotated[bool, typer.Option("--no-build", help="skip building the heaps")] = False,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="parallel build jobs (0: up to 4)")] = 0,
+    build_timeout: Annotated[float, typer.Option(help="seconds allowed for the heap build")] = 6 * 3600.0,
+    force: Annotated[
+        bool, typer.Option("--force", help="download and unpack again even if this version is installed")
+    ] = False,
+) -> None:
+    """Download, verify, unpack, record and build an Isabelle release (idempotent: reruns skip finished steps)."""
+    from isabelle_env.isabelle_install import InstallOptions, RichReporter, install_isabelle
+    from isabelle_env.isabelle_install_errors import InstallError
+
+    try:
+        options = InstallOptions(
+            version=version,
+            root=directory,
+            url=url,
+            archive=archive,
+            sha256=sha256,
+            with_afp=with_afp,
+            afp_url=afp_url,
+            afp_archive=afp_archive,
+            build=not no_build,
+            jobs=jobs,
+            build_timeout=build_timeout,
+            force=force,
+        )
+        record = install_isabelle(options, RichReporter())
+    except InstallError as exc:
+        raise _fail(str(exc)) from None
+    except KeyboardInterrupt:
+        typer.echo(
+            "interrupted: a partial download is kept and resumed by the same command; unfinished unpacking is "
+            "cleaned up by the next run; an unpacked release stays recorded without the missing heaps",
+            err=True,
+        )
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    state = "ready" if record.complete else "installed, heaps not built (--no-build)" if no_build else "installed"
+    typer.echo(f"{record.version} {state}: {record.home}")
+    if record.afp_thys:
+        typer.echo(f"AFP: {record.afp_thys}")
+
+
+@isabelle_app.command("list")
+def list_(as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of text")] = False) -> None:
+    """Show the releases installed by `subgoalxl isabelle install`: version, folder, heaps, size."""
+    from isabelle_env.isabelle_install import human_size, list_installations
+
+    found = list_installations()
+    if as_json:
+        typer.echo(json.dumps([i.to_json() for i in found], indent=2))
+        return
+    if not found:
+        typer.echo("no Isabelle installed by subgoalxl; run `subgoalxl isabelle install`")
+        return
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(title="Isabelle installations")
+    for column in ("version", "folder", "heaps", "AFP", "size"):
+        table.add_column(column, overflow="fold")
+    for item in found:
+        where = escape(item.record.home) if item.present else f"[red]missing:[/] {escape(item.record.home)}"
+        afp = "yes" if item.record.afp_thys else "-"
+        size = human_size(item.size_bytes) if item.present else "-"
+        table.add_row(item.record.version, where, escape(", ".join(item.heaps) or "none"), afp, size)
+    Console().print(table)
+
+
+@isabelle_app.command()
+def remove(
+    version: Annotated[str, typer.Argument(help="the release to remove, e.g. Isabelle2025", show_default=False)],
+) -> None:
+    """Delete an installed release (its folder, heaps and AFP inside it) and its record."""
+    from isabelle_env.isabelle_install import RichReporter, remove_installation
+    from isabelle_env.isabelle_install_errors import InstallError
+
+    try:
+        record = remove_installation(version, RichReporter())
+    except InstallError as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(f"removed {record.version} ({record.home})")

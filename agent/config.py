@@ -1,0 +1,151 @@
+"""Run configuration: one typed object per concept, loaded from TOML, unknown keys rejected by name."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from isabelle_env.checker import DEFAULT_TACTICS, CheckerConfig
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SearchConfig(_Section):
+    """What to search for and how much of it."""
+
+    prover: Literal["hammer", "subgoal"] = "hammer"
+    attempts_per_problem: int = Field(1, ge=1)
+    problem_timeout_s: float = Field(3600.0, gt=0)
+    total_timeout_s: float | None = Field(None, gt=0)
+    max_total_attempts: int | None = Field(None, ge=1)
+    seed: int = Field(0, ge=0)
+    repair_rounds: int = Field(0, ge=0)
+
+
+class IsabelleConfig(_Section):
+    """Where checks run: `checkers` Ray actors, each with `sessions_per_checker` warm sessions."""
+
+    session: str = "HOL"
+    dirs: tuple[str, ...] = ()
+    checkers: int = Field(1, ge=1)
+    sessions_per_checker: int = Field(1, ge=1)
+    checker_num_cpus: float = Field(0.0, ge=0)
+    isabelle_path: str | None = None
+    server: str | None = None  # HOST:PORT of a running server; the password comes from the environment
+
+
+class CheckingConfig(_Section):
+    """Mirrors `isabelle_env.checker.CheckerConfig`."""
+
+    tactics: tuple[str, ...] = DEFAULT_TACTICS
+    tactic_timeout: float = Field(10.0, gt=0)
+    sledgehammer: bool = True
+    sledgehammer_timeout: float = Field(30.0, gt=0)
+    final_timeout: float = Field(120.0, gt=0)
+    proof_timeout: float = Field(600.0, gt=0)
+    allow_aux_lemmas: bool = False
+
+    def checker_config(self) -> CheckerConfig:
+        return CheckerConfig(**self.model_dump())
+
+    @model_validator(mode="after")
+    def _valid_for_checker(self) -> CheckingConfig:
+        self.checker_config()  # raises ValueError naming a bad tactic
+        return self
+
+
+class GenerationConfig(_Section):
+    """Models for the subgoal prover (statement, subgoal and proof roles)."""
+
+    backend: Literal["transformers", "vllm", "openai"] = "transformers"
+    model: str | None = None
+    base_url: str | None = None
+    statement_model: str | None = None
+    subgoal_model: str | None = None
+    proof_model: str | None = None
+    autoformalize: bool = False
+    use_informal_proof: bool = True
+    statement_samples: int = Field(1, ge=1)
+    subgoal_samples: int = Field(1, ge=1)
+    proof_samples: int = Field(1, ge=1)
+    temperature: float = Field(0.6, ge=0, le=10)
+    top_p: float = Field(0.95, gt=0, le=1)
+    max_tokens: int = Field(1024, ge=1)
+    rank_with_scorer: bool = False
+    actors: int = Field(1, ge=1)
+    num_gpus: float = Field(0.0, ge=0)
+    num_cpus: float = Field(1.0, ge=0)
+
+
+class SchedulingConfig(_Section):
+    """Bounded in-flight work (backpressure); 0 means "derive from the number of checkers/actors"."""
+
+    max_checks_in_flight: int = Field(0, ge=0)
+    max_generations_in_flight: int = Field(0, ge=0)
+    max_actor_failures: int = Field(3, ge=0)
+
+
+class RunConfig(_Section):
+    search: SearchConfig = SearchConfig()
+    isabelle: IsabelleConfig = IsabelleConfig()
+    checking: CheckingConfig = CheckingConfig()
+    generation: GenerationConfig = GenerationConfig()
+    scheduling: SchedulingConfig = SchedulingConfig()
+
+    @model_validator(mode="after")
+    def _subgoal_needs_a_model(self) -> RunConfig:
+        g = self.generation
+        if self.search.prover == "subgoal" and not (g.model or (g.subgoal_model and g.proof_model)):
+            raise ValueError(
+                "search.prover = 'subgoal' needs generation.model (or generation.subgoal_model and proof_model): "
+                "a local model folder, a HF id, or the model name served at generation.base_url"
+            )
+        if g.backend == "openai" and self.search.prover == "subgoal" and not g.base_url:
+            raise ValueError("generation.backend = 'openai' needs generation.base_url, e.g. http://127.0.0.1:8000/v1")
+        return self
+
+
+class ConfigError(ValueError):
+    """A config file or value is invalid; the message names the key and what is allowed."""
+
+
+def _describe(error: dict[str, Any]) -> str:
+    where = ".".join(str(p) for p in error["loc"]) or "(top level)"
+    if error["type"] == "extra_forbidden":
+        section = RunConfig
+        for part in error["loc"][:-1]:
+            annotation = section.model_fields[str(part)].annotation
+            section = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else section
+        allowed = ", ".join(section.model_fields)
+        return f"unknown key {where!r}; allowed here: {allowed}"
+    if error["type"] in ("literal_error", "value_error"):
+        return f"{where}: {error['msg'].removeprefix('Value error, ')}"
+    return f"{where}: {error['msg']} (got {error.get('input')!r})"
+
+
+def parse_config(data: dict[str, Any], *, source: str = "config") -> RunConfig:
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(_describe(e) for e in exc.errors())
+        raise ConfigError(f"{source}: {problems}") from None
+
+
+def load_config(path: Path | None, overrides: dict[str, dict[str, Any]] | None = None) -> RunConfig:
+    """Read a TOML file (or defaults when None) and apply command-line overrides per section."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist")
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    for section, values in (overrides or {}).items():
+        data.setdefault(section, {}).update({k: v for k, v in values.items() if v is not None})
+    return parse_config(data, source=str(path) if path else "command line")

@@ -1,0 +1,177 @@
+"""Putting a search together: Ray, checker actors, a proposer, the store; and taking it apart again."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from agent.checking import CheckerSpec, checker_actor_class
+from agent.config import RunConfig
+from agent.proposers import HammerProposer, ProblemLike, Proposer
+from agent.search import CheckDispatcher, ProofSearch, SearchStats
+from agent.store import RunStore
+from isabelle_env.address import ServerAddress
+from isabelle_env.errors import IsabelleError
+from isabelle_env.process import run_command
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+class RunError(RuntimeError):
+    """The run could not start or go on; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class RunMeta:
+    benchmark: str
+    split: str
+    fingerprint: str
+
+
+def code_version() -> str:
+    version = importlib.metadata.version("subgoalxl") if _installed() else "unknown"
+    try:
+        result = run_command(["git", "-C", REPO, "rev-parse", "--short", "HEAD"], timeout=5)
+        if result.returncode == 0:
+            dirty = run_command(["git", "-C", REPO, "status", "--porcelain"], timeout=5).stdout.strip()
+            return f"{version}+g{result.stdout.strip()}{'.dirty' if dirty else ''}"
+    except (OSError, IsabelleError):
+        pass
+    return version
+
+
+def _installed() -> bool:
+    try:
+        importlib.metadata.version("subgoalxl")
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+def new_run_id(meta: RunMeta, prover: str) -> str:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return f"{meta.benchmark}-{meta.split or 'all'}-{prover}-{stamp}-{uuid.uuid4().hex[:4]}"
+
+
+def init_ray(address: str | None) -> None:
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    import ray
+
+    if ray.is_initialized():
+        return
+    try:
+        if address:
+            ray.init(address=address, log_to_driver=False)
+        else:
+            ray.init(include_dashboard=False, log_to_driver=False, object_store_memory=256 * 1024**2)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        where = f"the Ray cluster at {address}" if address else "a local Ray instance"
+        raise RunError(f"could not start or join {where}: {exc}") from None
+
+
+def start_checkers(config: RunConfig, server: ServerAddress | None, cache_path: str | None = None) -> CheckDispatcher:
+    """Start the checker actors and wait until each has warm sessions (or report why it could not)."""
+    import ray
+
+    iso = config.isabelle
+    spec = CheckerSpec(
+        checker=config.checking.checker_config(),
+        session=iso.session,
+        dirs=iso.dirs,
+        sessions=iso.sessions_per_checker,
+        isabelle_path=iso.isabelle_path,
+        server=server,
+        cache_path=cache_path,
+    )
+    actor_class = checker_actor_class(iso.sessions_per_checker + 1)
+    actors = [actor_class.options(num_cpus=iso.checker_num_cpus).remote(spec) for _ in range(iso.checkers)]
+    dispatcher = CheckDispatcher(actors, iso.sessions_per_checker)
+    try:
+        dispatcher.info()
+    except ray.exceptions.RayError as exc:
+        dispatcher.close()
+        raise RunError(f"the Isabelle checkers could not start: {_cause(exc)}") from None
+    return dispatcher
+
+
+def _cause(exc: BaseException) -> str:
+    text = str(exc)
+    for line in reversed(text.splitlines()):
+        if "Error:" in line and "ray" not in line.split("Error:")[0].lower():
+            return line.split("Error:", 1)[1].strip() or text
+    return text.splitlines()[-1] if text else type(exc).__name__
+
+
+def run_search(
+    *,
+    problems: Sequence[ProblemLike],
+    config: RunConfig,
+    store: RunStore,
+    run_id: str,
+    meta: RunMeta,
+    server: ServerAddress | None = None,
+    ray_address: str | None = None,
+    proposer: Proposer | None = None,
+    on_progress: Callable[[SearchStats], None] | None = None,
+    cache_path: str | None = None,
+) -> SearchStats:
+    if not problems:
+        raise RunError("no problems to work on: check --data, --split, --problems and --limit")
+    init_ray(ray_address)
+    proposer = proposer or _default_proposer(config)
+    dispatcher = start_checkers(config, server, cache_path)
+    try:
+        info = dispatcher.info()
+        store.open_run(
+            run_id,
+            config=config.model_dump(mode="json"),
+            meta={
+                "benchmark": meta.benchmark,
+                "split": meta.split,
+                "fingerprint": meta.fingerprint,
+                "code_version": code_version(),
+                "isabelle_version": info[0]["isabelle_version"],
+                "models": proposer.models(),
+            },
+        )
+        store.add_problems(run_id, [_problem_row(p) for p in problems])
+        search = ProofSearch(
+            store=store,
+            run_id=run_id,
+            problems=problems,
+            config=config,
+            proposer=proposer,
+            dispatcher=dispatcher,
+            on_progress=on_progress,
+        )
+        return search.run()
+    finally:
+        dispatcher.close()
+        proposer.close()
+
+
+def _default_proposer(config: RunConfig) -> Proposer:
+    if config.search.prover == "hammer":
+        return HammerProposer()
+    from agent.subgoal_proposer import SubgoalProposer
+
+    return SubgoalProposer(config.generation, config.search)
+
+
+def _problem_row(problem: ProblemLike) -> dict[str, Any]:
+    return {
+        "name": problem.name,
+        "split": problem.split,
+        "category": problem.category,
+        "theory_text": problem.theory_text,
+        "informal_statement": problem.informal_statement,
+        "informal_proof": problem.informal_proof,
+        "attempts_planned": 0,
+    }

@@ -1,0 +1,209 @@
+"""A Hugging Face causal LM in this process: sampling with `generate`, scoring with one forward pass.
+
+The default backend for tests and small models. Prompts x n are flattened and run in chunks of
+`batch_size` sequences with left padding (so every row's next token sits at the same position); seeded
+sampling forks torch's RNG, so the same call with the same seed gives the same completions on CPU and
+leaves the caller's RNG untouched. torch and transformers are imported when the backend is built.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from generators.backend import (
+    Backend,
+    BackendError,
+    BackendUnavailable,
+    Completion,
+    SamplingParams,
+    ScoreResult,
+    apply_stop,
+)
+from generators.backends.config import TransformersConfig, resolve_model_source
+
+log = logging.getLogger(__name__)
+
+
+def _import_torch() -> tuple[Any, Any]:
+    try:
+        import torch
+        import transformers
+    except ImportError as exc:
+        raise BackendUnavailable(
+            f"the transformers backend needs torch and transformers ({exc.name} is missing): "
+            "pip install torch==2.13.0 && pip install -e '.[ml]'"
+        ) from None
+    return torch, transformers
+
+
+class TransformersBackend(Backend):
+    """One model and tokenizer, loaded once; `generate` and `score_many` batch internally."""
+
+    kind = "transformers"
+
+    def __init__(self, config: TransformersConfig) -> None:
+        self.config = config
+        source, local_only = resolve_model_source(config.model)  # a missing path fails before torch loads
+        torch, transformers = _import_torch()
+        self._torch = torch
+        self._lock = threading.Lock()  # one call at a time: the tokenizer's padding side, the forked global RNG
+        self.model = config.model
+        try:
+            self.tokenizer = transformers.AutoTokenizer.from_pretrained(
+                source, local_files_only=local_only, trust_remote_code=config.trust_remote_code
+            )
+            device = config.device
+            if device == "auto":
+                device = "cuda" if torch.cuda.is_available() else "cpu"
+            dtype = config.dtype
+            if dtype == "auto":
+                dtype = "bfloat16" if device.startswith("cuda") else "float32"
+            self.lm = transformers.AutoModelForCausalLM.from_pretrained(
+                source,
+                local_files_only=local_only,
+                dtype=getattr(torch, dtype),
+                trust_remote_code=config.trust_remote_code,
+            ).to(device)
+        except OSError as exc:
+            where = "local directory" if local_only else "HF model id (set HF_HUB_OFFLINE=0 to allow downloads)"
+            raise BackendUnavailable(f"could not load model {config.model!r} as a {where}: {exc}") from None
+        self.lm.eval()
+        self.device = device
+        if self.tokenizer.pad_token_id is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.max_length: int | None = getattr(self.lm.config, "max_position_embeddings", None)
+
+    def describe(self) -> dict[str, object]:
+        return {**super().describe(), "device": self.device, "dtype": str(self.lm.dtype).removeprefix("torch.")}
+
+    # --------------------------------------------------------------------------------------- generation
+
+    @contextlib.contextmanager
+    def _seeded(self, seed: int | None) -> Iterator[None]:
+        if seed is None:
+            yield
+            return
+        devices = [self.lm.device] if self.lm.device.type == "cuda" else []
+        with self._torch.random.fork_rng(devices=devices):
+            self._torch.manual_seed(seed)
+            yield
+
+    def _generate(self, prompts: list[str], params: SamplingParams) -> list[list[Completion]]:
+        flat = [(i, p) for i, p in enumerate(prompts) for _ in range(params.n)]
+        results: list[list[Completion]] = [[] for _ in prompts]
+        size = self.config.batch_size
+        with self._lock, self._seeded(params.seed), self._torch.inference_mode():
+            for start in range(0, len(flat), size):
+                chunk = flat[start : start + size]
+                for (index, _), completion in zip(
+                    chunk, self._generate_chunk([p for _, p in chunk], params), strict=True
+                ):
+                    results[index].append(completion)
+        return results
+
+    def _generate_chunk(self, prompts: list[str], params: SamplingParams) -> list[Completion]:
+        tok = self.tokenizer
+        tok.padding_side = "left"
+        enc = tok(prompts, return_tensors="pt", padding=True).to(self.lm.device)
+        width = enc.input_ids.shape[1]
+        if self.max_length is not None and width + params.max_tokens > self.max_length:
+            raise BackendError(
+                f"prompt ({width} tokens) + max_tokens ({params.max_tokens}) exceeds the model's context "
+                f"({self.max_length} tokens): shorten the prompt or lower max_tokens"
+            )
+        sampling: dict[str, Any] = (
+            {"do_sample": False}
+            if params.greedy
+            else {"do_sample": True, "temperature": float(params.temperature), "top_p": float(params.top_p)}
+        )
+        if params.stop:
+            sampling |= {"stop_strings": list(params.stop), "tokenizer": tok}
+        out = self.lm.generate(
+            **enc,
+            **sampling,
+            max_new_tokens=params.max_tokens,
+            pad_token_id=tok.pad_token_id,
+            eos_token_id=tok.eos_token_id,
+        )
+        generated = out[:, width:].tolist()
+        prompt_lengths = enc.attention_mask.sum(dim=1).tolist()
+        eos, pad = tok.eos_token_id, tok.pad_token_id
+        completions = []
+        for row, prompt_length in zip(generated, prompt_lengths, strict=True):
+            hit_eos = eos is not None and eos in row
+            if hit_eos:
+                row = row[: row.index(eos) + 1]
+            else:  # a row that stopped early (stop string) is padded up to the longest in the chunk
+                while row and row[-1] == pad:
+                    row = row[:-1]
+            text, hit_stop = apply_stop(tok.decode(row, skip_special_tokens=True), params.stop)
+            finish = "stop" if hit_eos or hit_stop or len(row) < params.max_tokens else "length"
+            completions.append(Completion(text, int(prompt_length), len(row), finish))
+        return completions
+
+    # --------------------------------------------------------------------------------------- scoring
+
+    def _score_many(self, pairs: list[tuple[str, str]]) -> list[ScoreResult]:
+        """Tokenise prompt and completion separately (as generation sees them), one forward pass per chunk."""
+        tok = self.tokenizer
+        encoded: list[tuple[list[int], int]] = []  # (ids, completion start)
+        for prompt, completion in pairs:
+            prompt_ids = tok(prompt).input_ids if prompt else []
+            if not prompt_ids and tok.bos_token_id is not None:
+                prompt_ids = [tok.bos_token_id]
+            completion_ids = tok(completion, add_special_tokens=False).input_ids if completion else []
+            ids = prompt_ids + completion_ids
+            if self.max_length is not None and len(ids) > self.max_length:
+                raise BackendError(
+                    f"prompt + completion ({len(ids)} tokens) exceed the model's context ({self.max_length})"
+                )
+            encoded.append((ids, max(len(prompt_ids), 1)))
+        with self._lock:
+            return self._score_encoded(encoded)
+
+    def _score_encoded(self, encoded: list[tuple[list[int], int]]) -> list[ScoreResult]:
+        tok = self.tokenizer
+        results: list[ScoreResult] = []
+        torch = self._torch
+        for start in range(0, len(encoded), self.config.batch_size):
+            chunk = encoded[start : start + self.config.batch_size]
+            width = max(len(ids) for ids, _ in chunk)
+            pad = tok.pad_token_id
+            input_ids = torch.tensor([ids + [pad] * (width - len(ids)) for ids, _ in chunk], device=self.lm.device)
+            mask = torch.tensor([[1] * len(ids) + [0] * (width - len(ids)) for ids, _ in chunk], device=self.lm.device)
+            with torch.inference_mode():
+                logits = self.lm(input_ids=input_ids, attention_mask=mask).logits.float()
+            logprobs = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, input_ids[:, 1:, None])[..., 0]
+            for row, (ids, first) in enumerate(chunk):
+                # token t is predicted at position t-1; completion tokens are ids[first:]
+                values = logprobs[row, first - 1 : len(ids) - 1].tolist()
+                results.append(ScoreResult.from_logprobs(values))
+        return results
+
+    def token_logprobs(self, text: str) -> list[tuple[str, int, float | None]]:
+        """(token text, character offset, log p(token | text before it)) for every token of `text`.
+
+        What an OpenAI-compatible server returns for `echo=True, logprobs=1`; the first token has None.
+        """
+        tok = self.tokenizer
+        enc = tok(text, return_offsets_mapping=True, add_special_tokens=False)
+        ids = enc.input_ids
+        if not ids:
+            return []
+        torch = self._torch
+        with self._lock, torch.inference_mode():
+            logits = self.lm(input_ids=torch.tensor([ids], device=self.lm.device)).logits.float()
+        logprobs = torch.log_softmax(logits[0, :-1], dim=-1).gather(
+            -1, torch.tensor(ids[1:], device=self.lm.device)[:, None]
+        )
+        values: list[float | None] = [None, *logprobs[:, 0].tolist()]
+        return [(text[s:e], s, v) for (s, e), v in zip(enc.offset_mapping, values, strict=True)]
+
+    def close(self) -> None:
+        self.lm = None  # type: ignore[assignment]
+        if self._torch.cuda.is_available():
+            self._torch.cuda.empty_cache()
