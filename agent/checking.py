@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 import socket
+import tempfile
 import threading
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,7 @@ from isabelle_env.checker import CheckCancelled, CheckerConfig, ProofChecker
 from isabelle_env.installation import find_isabelle
 from isabelle_env.server import IsabelleServer
 from isabelle_env.session_pool import SessionPool, SessionPoolConfig
+from isabelle_env.theory_text import parse_problem
 from isabelle_env.user_dirs import cache_dir
 
 
@@ -76,6 +79,20 @@ class CheckWorker:
             with self._lock:
                 self._cancelled.discard(key)
         return {**verdict.to_json(), "worker": self.name}
+
+    def check_statement(self, theory_text: str) -> dict[str, Any]:
+        """Whether a problem theory's statement is well-formed: checked with its proof assumed (`sorry`)."""
+        problem = parse_problem(theory_text)
+        probe = problem.bare().replace("\nbegin\n", "\nbegin\ndeclare [[quick_and_dirty = true]]\n", 1)
+        name = f"SXL_statement_{uuid.uuid4().hex[:12]}"
+        probe = probe.replace(f"theory {problem.theory_name}", f"theory {name}", 1)
+        with tempfile.TemporaryDirectory(prefix="subgoalxl-statement-") as folder:
+            path = Path(folder) / f"{name}.thy"
+            path.write_text(probe)
+            result = self.pool.use_theories([str(path.with_suffix(""))], master_dir=folder, timeout=120)
+        node = result.nodes[0] if result.nodes else None
+        errors = [{"line": m.pos.line, "text": m.text} for m in (node.errors if node else result.errors)]
+        return {"ok": bool(node is not None and node.checked_ok), "errors": errors}
 
     def cancel(self, keys: list[str]) -> None:
         with self._lock:

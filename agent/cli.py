@@ -42,6 +42,7 @@ EXIT_OK, EXIT_FAILED, EXIT_INFRA = 0, 1, 2
 
 def _register_subcommands() -> None:
     """Commands defined in their own modules (each imports its machinery lazily)."""
+    from agent.cli_eval import eval_command, prove
     from agent.cli_generate import generate as generate_command
     from agent.cli_isabelle import isabelle_app
     from agent.cli_problems import problems as problems_command
@@ -49,6 +50,8 @@ def _register_subcommands() -> None:
     app.add_typer(isabelle_app, name="isabelle")
     app.command(name="problems")(problems_command)
     app.command(name="generate")(generate_command)
+    app.command(name="eval")(eval_command)
+    app.command(name="prove")(prove)
 
 
 def _fail(message: str, code: int = EXIT_INFRA) -> typer.Exit:
@@ -57,9 +60,7 @@ def _fail(message: str, code: int = EXIT_INFRA) -> typer.Exit:
 
 
 def _server_address(server: str | None, password: str | None):  # noqa: ANN202 - lazy import
-    if server is None:
-        if password:
-            raise _fail("--password is only used with --isabelle-server HOST:PORT")
+    if server is None:  # a password (perhaps from the environment) without a server is not used
         return None
     from isabelle_env.address import ServerAddress
 

@@ -24,7 +24,6 @@ class SearchConfig(_Section):
     total_timeout_s: float | None = Field(None, gt=0)
     max_total_attempts: int | None = Field(None, ge=1)
     seed: int = Field(0, ge=0)
-    repair_rounds: int = Field(0, ge=0)
 
 
 class IsabelleConfig(_Section):
@@ -87,7 +86,8 @@ class SchedulingConfig(_Section):
 
     max_checks_in_flight: int = Field(0, ge=0)
     max_generations_in_flight: int = Field(0, ge=0)
-    max_actor_failures: int = Field(3, ge=0)
+    max_actor_failures: int = Field(3, ge=0, description="times one check may lose its actor before the run stops")
+    max_generation_failures: int = Field(3, ge=0, description="generation errors in a row before the run stops")
 
 
 class RunConfig(_Section):

@@ -125,8 +125,12 @@ def run_search(
     if not problems:
         raise RunError("no problems to work on: check --data, --split, --problems and --limit")
     init_ray(ray_address)
-    proposer = proposer or _default_proposer(config)
     dispatcher = start_checkers(config, server, cache_path)
+    try:
+        proposer = proposer or _default_proposer(config, dispatcher)
+    except BaseException:
+        dispatcher.close()
+        raise
     try:
         info = dispatcher.info()
         store.open_run(
@@ -157,12 +161,12 @@ def run_search(
         proposer.close()
 
 
-def _default_proposer(config: RunConfig) -> Proposer:
+def _default_proposer(config: RunConfig, dispatcher: CheckDispatcher) -> Proposer:
     if config.search.prover == "hammer":
         return HammerProposer()
     from agent.subgoal_proposer import SubgoalProposer
 
-    return SubgoalProposer(config.generation, config.search)
+    return SubgoalProposer(config.generation, statement_checker=dispatcher.check_statement)
 
 
 def _problem_row(problem: ProblemLike) -> dict[str, Any]:

@@ -84,6 +84,11 @@ class CheckDispatcher:
         for index, group in by_actor.items():
             self.actors[index].cancel.remote(group)
 
+    def check_statement(self, theory_text: str, timeout: float = 600.0) -> dict[str, Any]:
+        """Does Isabelle accept this statement (with a `sorry` proof)? Used to validate autoformalization."""
+        index = min(range(len(self.actors)), key=self._load.__getitem__)
+        return self._ray.get(self.actors[index].check_statement.remote(theory_text), timeout=timeout)
+
     def info(self, timeout: float = 900.0) -> list[dict[str, Any]]:
         return self._ray.get([a.info.remote() for a in self.actors], timeout=timeout)
 
@@ -218,6 +223,8 @@ class ProofSearch:
             time.monotonic() + config.search.total_timeout_s if config.search.total_timeout_s is not None else None
         )
         self._started_attempts = 0
+        self._generation_failures = 0
+        self._lost_attempts: dict[Future[Proposal], int] = {}
 
     # ------------------------------------------------------------------ the loop
     def run(self) -> SearchStats:
@@ -288,6 +295,7 @@ class ProofSearch:
             seed = attempt_seed(self.config.search.seed, state.problem.name, index)
             future = self.proposer.propose(state.problem, index, seed)
             self._generations[future] = state.problem.name
+            self._lost_attempts[future] = index
             state.generations_in_flight += 1
             self._started_attempts += 1
 
@@ -322,10 +330,17 @@ class ProofSearch:
         state.generations_in_flight -= 1
         try:
             proposal = future.result()
-        except Exception as exc:  # generation trouble is recorded per attempt, the search goes on
-            log.warning("generation for %s failed: %s", name, exc)
-            self.stats.unparsed += 1
+        except Exception as exc:  # not a bad sample but trouble: retried, and loud when it persists
+            self._generation_failures += 1
+            if self._generation_failures > self.config.scheduling.max_generation_failures:
+                raise SearchAborted(
+                    f"generation failed {self._generation_failures} times in a row; last: {exc}"
+                ) from exc
+            log.warning("generation for %s failed (%s); the attempt is retried", name, exc)
+            state.pending.appendleft(self._lost_attempts.pop(future))
             return
+        self._lost_attempts.pop(future, None)
+        self._generation_failures = 0
         for sample in proposal.samples:
             self.store.record_sample(self.run_id, {"problem": name, "attempt_index": proposal.attempt_index, **sample})
         self._ready.append(proposal)

@@ -741,6 +741,11 @@ def _quote_import(name: str) -> str:
     return name if re.fullmatch(r"[A-Za-z][A-Za-z0-9_']*(?:\.[A-Za-z][A-Za-z0-9_']*)*", name) else f'"{name}"'
 
 
+def theory_header(name: str, imports: Sequence[str]) -> str:
+    """`theory NAME imports ... begin`, quoting session-qualified imports like "HOL-Library.Sum_of_Squares"."""
+    return f"theory {name}\n  imports {' '.join(_quote_import(i) for i in imports)}\nbegin\n"
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Candidates: Isar step tree
 

@@ -1,0 +1,167 @@
+"""The main job end to end: `subgoalxl eval` with the hammer prover, and the SubgoalXL pipeline on actors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from agent.cli import app
+from agent.config import parse_config
+from agent.run import RunMeta, run_search
+from agent.store import RunStore
+from tests.conftest import address_of
+from tests.scripted_prover import ScriptedProver
+from tests.test_search import PROBLEMS, SCRIPT, SOLVABLE
+
+pytestmark = pytest.mark.ray
+
+
+def test_eval_command_runs_resumes_and_summarises(standin, tmp_path, ray_local, monkeypatch):
+    server = standin(rename_theories=True, choose_transcript=ScriptedProver(SCRIPT))
+    data = tmp_path / "problems"
+    data.mkdir()
+    for problem in PROBLEMS:
+        (data / f"{problem.name}.thy").write_text(problem.theory_text)
+    address = address_of(server)
+    monkeypatch.setenv("SUBGOALXL_ISABELLE_PASSWORD", address.password)
+    monkeypatch.setenv("SUBGOALXL_CACHE_DIR", str(tmp_path / "cache"))
+    config = tmp_path / "run.toml"
+    config.write_text("[isabelle]\ncheckers = 2\n\n[checking]\ntactic_timeout = 5\nsledgehammer_timeout = 2\n")
+    args = ["eval", "--data", str(data), "--config", str(config), "--isabelle-server", str(address)]
+    args += ["--store", str(tmp_path / "runs.sqlite"), "--json", "--run-id", "e1"]
+    runner = CliRunner()
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["run_id"] == "e1" and summary["solved"] == len(SOLVABLE) and summary["problems"] == 10
+    assert summary["by_category"] == {"other": len(SOLVABLE)} and len(summary["fingerprint"]) == 64
+    again = runner.invoke(app, args)
+    assert json.loads(again.stdout.strip().splitlines()[-1])["checked"] == 0  # resumed: nothing redone
+    limited = runner.invoke(app, [*args[:-2], "--run-id", "e2", "--problems", "toy2,toy5"])
+    assert json.loads(limited.stdout.strip().splitlines()[-1])["problems"] == 2
+    bad = runner.invoke(app, [*args, "--split", "train"])
+    assert bad.exit_code == 2 and "--split must be valid or test" in bad.stderr
+    wrong_key = tmp_path / "bad.toml"
+    wrong_key.write_text("[search]\natempts = 3\n")
+    bad = runner.invoke(app, ["eval", "--data", str(data), "--config", str(wrong_key)])
+    assert bad.exit_code == 2 and "unknown key 'search.atempts'" in bad.stderr
+    assert runner.invoke(app, ["eval"]).exit_code == 2
+
+
+def test_prove_prints_the_proof(standin, tmp_path, ray_local, monkeypatch):
+    server = standin(rename_theories=True, choose_transcript=ScriptedProver(SCRIPT))
+    address = address_of(server)
+    monkeypatch.setenv("SUBGOALXL_ISABELLE_PASSWORD", address.password)
+    theory = tmp_path / "toy4.thy"
+    theory.write_text(PROBLEMS[4].theory_text)
+    args = ["prove", "--statement", str(theory), "--isabelle-server", str(address)]
+    result = CliRunner().invoke(app, [*args, "--store", str(tmp_path / "runs.sqlite")])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == "using assms by simp"
+    theory5 = tmp_path / "toy5.thy"
+    theory5.write_text(PROBLEMS[5].theory_text)
+    failed = CliRunner().invoke(app, ["prove", "--statement", str(theory5), "--isabelle-server", str(address)])
+    assert failed.exit_code == 1 and "no proof found for toy5" in failed.stderr
+
+
+def test_subgoal_pipeline_on_generator_actors(standin, tmp_path, ray_local):
+    import ray
+
+    import tests.canned_backend as canned
+    from agent.subgoal_proposer import SubgoalProposer
+
+    ray.cloudpickle.register_pickle_by_value(canned)
+    prover = ScriptedProver({"x = x": {"by auto"}, "?thesis": {"by simp"}})
+    server = standin(rename_theories=True, choose_transcript=prover)
+    cfg = parse_config(
+        {
+            "search": {"prover": "subgoal", "attempts_per_problem": 2},
+            "generation": {"model": "canned", "num_cpus": 0.25, "subgoal_samples": 1, "proof_samples": 2},
+            "checking": {"tactic_timeout": 5, "sledgehammer_timeout": 2},
+        }
+    )
+    problems = [p.__class__(**{**p.__dict__, "informal_statement": f"Show {p.name}."}) for p in PROBLEMS[:4]]
+    proposer = SubgoalProposer(cfg.generation, backend_factory=lambda model: canned.CannedBackend)
+    with RunStore(tmp_path / "runs.sqlite") as store:
+        stats = run_search(
+            problems=problems,
+            config=cfg,
+            store=store,
+            run_id="sg",
+            meta=RunMeta("toys", "valid", "fp"),
+            server=address_of(server),
+            proposer=proposer,
+            cache_path="",
+        )
+        assert stats.solved == 4
+        solution = store.solutions("sg")["toy1"]
+        assert '(* Step 1: Since x is given, compute the sum. *)\n  have c1: "x = x" using h0 by auto' in solution
+        samples = [s for s in store.samples_for("sg", "toy1", 0)]
+        assert [s["stage"] for s in samples] == ["proof", "proof", "subgoal"]
+        assert samples[0]["prompt_name"] == "proof" and samples[0]["prompt_version"].startswith("1:")
+        assert all(s["parse_ok"] == 1 and s["model"] == "canned" for s in samples)
+        assert json.loads(store.run("sg")["models"])["proof"] == "canned"
+
+
+def test_a_ten_problem_run_with_the_tiny_model_completes(standin, tmp_path, ray_local, tiny_model_dir):
+    server = standin(rename_theories=True, choose_transcript=ScriptedProver(SCRIPT))
+    cfg = parse_config(
+        {
+            "search": {"prover": "subgoal"},
+            "generation": {"model": str(tiny_model_dir), "num_cpus": 0.5, "max_tokens": 24},
+            "checking": {"tactic_timeout": 5, "sledgehammer_timeout": 2},
+        }
+    )
+    problems = [p.__class__(**{**p.__dict__, "informal_statement": f"Show {p.name}."}) for p in PROBLEMS]
+    with RunStore(tmp_path / "runs.sqlite") as store:
+        stats = run_search(
+            problems=problems,
+            config=cfg,
+            store=store,
+            run_id="tiny",
+            meta=RunMeta("toys", "valid", "fp"),
+            server=address_of(server),
+            cache_path="",
+        )
+        assert stats.status == "finished" and stats.attempts_done == 10
+        counts = store.counts("tiny")
+        # an untrained model writes no parseable proof: every attempt is recorded as such, with its samples
+        assert counts.get("attempts_unparsed", 0) + counts.get("attempts_checked", 0) == 10
+        assert counts["samples"] >= 10
+        sample = store.samples_for("tiny", "toy0", 0)[0]
+        assert sample["model"] == str(tiny_model_dir) and sample["backend"] == "transformers"
+
+
+def test_persistent_generation_errors_stop_the_run_loudly(standin, tmp_path, ray_local):
+    from concurrent.futures import Future
+
+    from agent.search import SearchAborted
+
+    class Broken:
+        name = "broken"
+
+        def propose(self, problem, attempt_index, seed):
+            future: Future = Future()
+            future.set_exception(RuntimeError("model server unreachable"))
+            return future
+
+        def models(self):
+            return {}
+
+        def close(self):
+            pass
+
+    server = standin(rename_theories=True, choose_transcript=ScriptedProver(SCRIPT))
+    with RunStore(tmp_path / "runs.sqlite") as store, pytest.raises(SearchAborted, match="model server unreachable"):
+        run_search(
+            problems=PROBLEMS,
+            config=parse_config({}),
+            store=store,
+            run_id="broken",
+            meta=RunMeta("toys", "valid", "fp"),
+            server=address_of(server),
+            proposer=Broken(),
+            cache_path="",
+        )
