@@ -111,3 +111,27 @@ def real_isabelle():
     from isabelle_env.installation import find_isabelle
 
     return find_isabelle()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Nothing the tests start may outlive them: after every fixture is torn down (Ray included), no
+    process started by this test session may still run."""
+    import time
+
+    import psutil
+
+    deadline = time.monotonic() + 15
+    while True:
+        left = []
+        for child in psutil.Process().children(recursive=True):
+            try:
+                if child.status() != psutil.STATUS_ZOMBIE:
+                    left.append(f"{child.pid} {' '.join(child.cmdline())[:120]}")
+            except psutil.Error:
+                pass
+        if not left or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    if left:
+        print("\nprocesses started by the tests are still running:\n  " + "\n  ".join(left))
+        session.exitstatus = 1
