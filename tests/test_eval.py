@@ -9,11 +9,10 @@ from typer.testing import CliRunner
 
 from agent.cli import app
 from agent.config import parse_config
-from agent.run import RunMeta, run_search
 from agent.store import RunStore
 from tests.conftest import address_of
 from tests.scripted_prover import ScriptedProver
-from tests.test_search import PROBLEMS, SCRIPT, SOLVABLE
+from tests.test_search import PROBLEMS, SCRIPT, SOLVABLE, search_toys
 
 pytestmark = pytest.mark.ray
 
@@ -85,16 +84,7 @@ def test_subgoal_pipeline_on_generator_actors(standin, tmp_path, ray_local):
     problems = [p.__class__(**{**p.__dict__, "informal_statement": f"Show {p.name}."}) for p in PROBLEMS[:4]]
     proposer = SubgoalProposer(cfg.generation, backend_factory=lambda model: canned.CannedBackend)
     with RunStore(tmp_path / "runs.sqlite") as store:
-        stats = run_search(
-            problems=problems,
-            config=cfg,
-            store=store,
-            run_id="sg",
-            meta=RunMeta("toys", "valid", "fp"),
-            server=address_of(server),
-            proposer=proposer,
-            cache_path="",
-        )
+        stats = search_toys(store, "sg", server, cfg=cfg, problems=problems, proposer=proposer)
         assert stats.solved == 4
         solution = store.solutions("sg")["toy1"]
         assert '(* Step 1: Since x is given, compute the sum. *)\n  have c1: "x = x" using h0 by auto' in solution
@@ -116,15 +106,7 @@ def test_a_ten_problem_run_with_the_tiny_model_completes(standin, tmp_path, ray_
     )
     problems = [p.__class__(**{**p.__dict__, "informal_statement": f"Show {p.name}."}) for p in PROBLEMS]
     with RunStore(tmp_path / "runs.sqlite") as store:
-        stats = run_search(
-            problems=problems,
-            config=cfg,
-            store=store,
-            run_id="tiny",
-            meta=RunMeta("toys", "valid", "fp"),
-            server=address_of(server),
-            cache_path="",
-        )
+        stats = search_toys(store, "tiny", server, cfg=cfg, problems=problems)
         assert stats.status == "finished" and stats.attempts_done == 10
         counts = store.counts("tiny")
         # an untrained model writes no parseable proof: every attempt is recorded as such, with its samples
@@ -155,13 +137,4 @@ def test_persistent_generation_errors_stop_the_run_loudly(standin, tmp_path, ray
 
     server = standin(rename_theories=True, choose_transcript=ScriptedProver(SCRIPT))
     with RunStore(tmp_path / "runs.sqlite") as store, pytest.raises(SearchAborted, match="model server unreachable"):
-        run_search(
-            problems=PROBLEMS,
-            config=parse_config({}),
-            store=store,
-            run_id="broken",
-            meta=RunMeta("toys", "valid", "fp"),
-            server=address_of(server),
-            proposer=Broken(),
-            cache_path="",
-        )
+        search_toys(store, "broken", server, proposer=Broken())

@@ -17,6 +17,7 @@ from agent.config import parse_config
 from agent.run import RunMeta, run_search, start_checkers
 from agent.search import ProofSearch
 from agent.store import RunStore
+from isabelle_env.address import ServerAddress
 from tests.conftest import address_of
 from tests.scripted_prover import ScriptedProver
 
@@ -60,6 +61,20 @@ def config(**search):
     )
 
 
+def search_toys(store, run_id, server, *, cfg=None, problems=PROBLEMS, **options):
+    """One search over toy problems against a stand-in server (no check cache)."""
+    return run_search(
+        problems=problems,
+        config=cfg or config(),
+        store=store,
+        run_id=run_id,
+        meta=RunMeta("toys", "valid", "fp"),
+        server=address_of(server) if not isinstance(server, ServerAddress) else server,
+        cache_path="",
+        **options,
+    )
+
+
 @pytest.fixture
 def isabelle(standin):
     prover = ScriptedProver(SCRIPT)
@@ -70,15 +85,7 @@ def isabelle(standin):
 def test_a_ten_problem_run_completes_with_every_attempt_recorded(isabelle, tmp_path, ray_local):
     server, _ = isabelle
     with RunStore(tmp_path / "runs.sqlite") as store:
-        stats = run_search(
-            problems=PROBLEMS,
-            config=config(),
-            store=store,
-            run_id="r1",
-            meta=RunMeta("toys", "valid", "fp"),
-            server=address_of(server),
-            cache_path="",
-        )
+        stats = search_toys(store, "r1", server)
         assert stats.status == "finished"
         assert stats.solved == len(SOLVABLE) and stats.checked == 10
         assert set(store.solutions("r1")) == SOLVABLE
@@ -94,15 +101,7 @@ def test_a_ten_problem_run_completes_with_every_attempt_recorded(isabelle, tmp_p
         assert {n for n, s in statuses.items() if s == "proved"} == SOLVABLE
         # resuming a finished run redoes nothing
         before = len([1 for name, _ in server.received if name == "use_theories"])
-        again = run_search(
-            problems=PROBLEMS,
-            config=config(),
-            store=store,
-            run_id="r1",
-            meta=RunMeta("toys", "valid", "fp"),
-            server=address_of(server),
-            cache_path="",
-        )
+        again = search_toys(store, "r1", server)
         assert again.solved == len(SOLVABLE) and again.checked == 0
         assert len([1 for name, _ in server.received if name == "use_theories"]) == before
 
@@ -110,15 +109,7 @@ def test_a_ten_problem_run_completes_with_every_attempt_recorded(isabelle, tmp_p
 def test_early_stop_and_dedup_show_in_the_counts(isabelle, tmp_path, ray_local):
     server, _ = isabelle
     with RunStore(tmp_path / "runs.sqlite") as store:
-        stats = run_search(
-            problems=PROBLEMS,
-            config=config(attempts_per_problem=3),
-            store=store,
-            run_id="r2",
-            meta=RunMeta("toys", "valid", "fp"),
-            server=address_of(server),
-            cache_path="",
-        )
+        stats = search_toys(store, "r2", server, cfg=config(attempts_per_problem=3))
         counts = store.counts("r2")
     # the hammer proposes the same proof every time: each problem is checked once, the rest is
     # either a duplicate (problem not yet solved) or skipped (solved: early stop)
@@ -171,18 +162,15 @@ DRIVER = textwrap.dedent(
     sys.path.insert(0, {repo!r})
     import ray
     ray.init(address={address!r}, log_to_driver=False)
-    from agent.config import parse_config
-    from agent.run import RunMeta, run_search
     from agent.store import RunStore
     from isabelle_env.address import ServerAddress
-    from tests.test_search import PROBLEMS, config
+    from tests.test_search import search_toys
 
-    server = ServerAddress("127.0.0.1", {port}, {password!r})
     def progress(stats):
         print("DONE", stats.attempts_done, flush=True)
     with RunStore({store!r}) as store:
-        stats = run_search(problems=PROBLEMS, config=config(), store=store, run_id="killed",
-                           meta=RunMeta("toys", "valid", "fp"), server=server, cache_path="", on_progress=progress)
+        server = ServerAddress("127.0.0.1", {port}, {password!r})
+        stats = search_toys(store, "killed", server, on_progress=progress)
     print("FINISHED", json.dumps(stats.to_json()), flush=True)
     """
 )
@@ -205,21 +193,14 @@ def test_a_driver_killed_mid_run_resumes_without_redoing_finished_work(isabelle,
         if line.startswith("DONE") and int(line.split()[1]) >= 3:
             break
         assert time.monotonic() < deadline
+    assert driver.poll() is None, "the driver ended before it could be killed"
     driver.send_signal(signal.SIGKILL)
     driver.wait()
     with RunStore(tmp_path / "runs.sqlite") as store:
         before = store.counts("killed").get("attempts_checked", 0)
         assert 0 < before < 10
         server.behaviour.note_delay = 0.0
-        stats = run_search(
-            problems=PROBLEMS,
-            config=config(),
-            store=store,
-            run_id="killed",
-            meta=RunMeta("toys", "valid", "fp"),
-            server=address,
-            cache_path="",
-        )
+        stats = search_toys(store, "killed", address)
         assert stats.checked == 10 - before  # only what was not finished
         attempts = store.attempts("killed")
         assert sorted((a["problem"], a["attempt_index"]) for a in attempts) == sorted(
