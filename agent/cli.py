@@ -23,7 +23,9 @@ IsabelleOpt = Annotated[
 ]
 ServerOpt = Annotated[
     str | None,
-    typer.Option("--isabelle-server", help="use a running `isabelle server` at HOST:PORT instead of starting one"),
+    typer.Option(
+        "--isabelle-server", help="use a running `isabelle server` (HOST:PORT, or its NAME) instead of starting one"
+    ),
 ]
 PasswordOpt = Annotated[
     str | None,
@@ -64,6 +66,15 @@ def _server_address(server: str | None, password: str | None):  # noqa: ANN202 -
         return None
     from isabelle_env.address import ServerAddress
 
+    if ":" not in server:  # a server name: ask the installation for its address
+        from isabelle_env.errors import IsabelleError
+        from isabelle_env.installation import find_isabelle
+        from isabelle_env.server import find_running_server
+
+        try:
+            return find_running_server(find_isabelle(None), server)
+        except IsabelleError as exc:
+            raise _fail(str(exc)) from None
     try:
         return ServerAddress.parse(server, password or "")
     except ValueError as exc:

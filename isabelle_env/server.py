@@ -11,9 +11,9 @@ from pathlib import Path
 
 from isabelle_env.address import ServerAddress
 from isabelle_env.client import IsabelleClient
-from isabelle_env.errors import IsabelleError
+from isabelle_env.errors import IsabelleConnectionError, IsabelleError
 from isabelle_env.installation import IsabelleInstallation
-from isabelle_env.process import SupervisedProcess
+from isabelle_env.process import SupervisedProcess, redact, run_command
 
 log = logging.getLogger(__name__)
 
@@ -109,3 +109,15 @@ class IsabelleServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def find_running_server(installation: IsabelleInstallation, name: str, *, timeout: float = 60.0) -> ServerAddress:
+    """The address of a server someone started with `isabelle server -n NAME` (the banner holds the password)."""
+    result = run_command([installation.executable, "server", "-n", name, "-s"], timeout=timeout)
+    match = _BANNER.search(result.stdout)
+    if result.returncode != 0 or match is None:
+        raise IsabelleConnectionError(
+            f"no running Isabelle server named {name!r} ({redact((result.stderr or result.stdout).strip())[:200]}): "
+            f"start one with `isabelle server -n {name}`, or pass --isabelle-server HOST:PORT --password PW"
+        )
+    return ServerAddress.from_banner(match.group(0))

@@ -75,6 +75,14 @@ def serve(args: list[str]) -> int:
     from tests.isabelle_standin import Behaviour, IsabelleStandin
 
     name = args[args.index("-n") + 1] if "-n" in args else "isabelle"
+    registry = Path(sys.argv[0]).resolve().parent.parent / "servers.json"
+    known = json.loads(registry.read_text()) if registry.is_file() else {}
+    if "-s" in args:  # an existing server only: print its banner, start nothing
+        if name not in known:
+            print(f"*** Isabelle server {name!r} not running", file=sys.stderr)
+            return 1
+        print(known[name])
+        return 0
     if os.environ.get("FAKE_ISABELLE_SERVER_FAILS"):
         print("*** Cannot start server: simulated failure", flush=True)
         return 1
@@ -89,6 +97,7 @@ def serve(args: list[str]) -> int:
     server = IsabelleStandin(transcripts, behaviour).start()
     print("Starting server ...", flush=True)
     time.sleep(float(os.environ.get("FAKE_ISABELLE_STARTUP_DELAY", "0")))
+    registry.write_text(json.dumps({**known, name: server.banner(name)}))
     print(server.banner(name), flush=True)
     while not server._stop.is_set():
         time.sleep(0.05)

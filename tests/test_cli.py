@@ -82,7 +82,7 @@ def test_check_usage_errors(runner, tmp_path):
     assert "not a theory file" in runner.invoke(app, ["check", str(tmp_path / "x.txt")]).stderr
     thy = tmp_path / "A.thy"
     thy.write_text("theory A imports Main begin end")
-    bad = runner.invoke(app, ["check", str(thy), "--isabelle-server", "localhost", "--password", "x"])
+    bad = runner.invoke(app, ["check", str(thy), "--isabelle-server", "localhost:http", "--password", "x"])
     assert bad.exit_code == 2 and "expected HOST:PORT" in bad.stderr
     nopw = runner.invoke(app, ["check", str(thy), "--isabelle-server", "127.0.0.1:9"], env={})
     assert nopw.exit_code == 2 and "needs its password" in nopw.stderr

@@ -163,3 +163,17 @@ def test_pool_inside_a_ray_actor(standin, tmp_path, ray_local):
         ray_local.get(actor.close.remote(), timeout=30)
     finally:
         ray_local.kill(actor)
+
+
+def test_a_running_server_is_found_by_name(fake_isabelle, monkeypatch):
+    from isabelle_env.errors import IsabelleConnectionError
+    from isabelle_env.server import find_running_server
+
+    installation = find_isabelle(fake_isabelle)
+    with IsabelleServer(installation, name="shared-one") as server:
+        found = find_running_server(installation, "shared-one")
+        assert (found.port, found.password, found.name) == (server.address.port, server.address.password, "shared-one")
+        with SessionPool(found, SessionPoolConfig()) as pool:
+            assert pool.sessions_started == 1
+    with pytest.raises(IsabelleConnectionError, match="no running Isabelle server named 'nobody'"):
+        find_running_server(installation, "nobody")
