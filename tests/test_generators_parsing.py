@@ -259,7 +259,7 @@ def test_shipped_prompts_load_with_name_version_and_hash():
 
 
 def test_prompt_errors_name_what_is_wrong():
-    with pytest.raises(ValueError, match="available: posterior, proof, statement, subgoal"):
+    with pytest.raises(ValueError, match="available: posterior, proof, repair, statement, subgoal"):
         load_prompt("proofs")
     with pytest.raises(ValueError, match=r"no version 9; available: \[1\]"):
         load_prompt("proof", 9)
