@@ -17,29 +17,18 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-IsabelleOpt = Annotated[
-    str | None,
-    typer.Option("--isabelle", help="Isabelle installation (folder with bin/isabelle); default: $ISABELLE_HOME, PATH"),
-]
-ServerOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--isabelle-server", help="use a running `isabelle server` (HOST:PORT, or its NAME) instead of starting one"
-    ),
-]
-PasswordOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--password",
-        envvar="SUBGOALXL_ISABELLE_PASSWORD",
-        help="password of --isabelle-server (better: set SUBGOALXL_ISABELLE_PASSWORD)",
-        show_default=False,
-    ),
-]
-SessionOpt = Annotated[str, typer.Option("--session", help="Isabelle session (logic) to check in")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON instead of text")]
-
-EXIT_OK, EXIT_FAILED, EXIT_INFRA = 0, 1, 2
+from agent.cli_common import (  # noqa: E402 - the app is created first
+    EXIT_FAILED,
+    EXIT_INFRA,
+    EXIT_OK,
+    IsabelleOpt,
+    JsonOpt,
+    PasswordOpt,
+    ServerOpt,
+    SessionOpt,
+    fail,
+    server_address,
+)
 
 
 def _register_subcommands() -> None:
@@ -48,37 +37,14 @@ def _register_subcommands() -> None:
     from agent.cli_generate import generate as generate_command
     from agent.cli_isabelle import isabelle_app
     from agent.cli_problems import problems as problems_command
+    from agent.cli_report import report as report_command
 
     app.add_typer(isabelle_app, name="isabelle")
     app.command(name="problems")(problems_command)
     app.command(name="generate")(generate_command)
     app.command(name="eval")(eval_command)
     app.command(name="prove")(prove)
-
-
-def _fail(message: str, code: int = EXIT_INFRA) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code)
-
-
-def _server_address(server: str | None, password: str | None):  # noqa: ANN202 - lazy import
-    if server is None:  # a password (perhaps from the environment) without a server is not used
-        return None
-    from isabelle_env.address import ServerAddress
-
-    if ":" not in server:  # a server name: ask the installation for its address
-        from isabelle_env.errors import IsabelleError
-        from isabelle_env.installation import find_isabelle
-        from isabelle_env.server import find_running_server
-
-        try:
-            return find_running_server(find_isabelle(None), server)
-        except IsabelleError as exc:
-            raise _fail(str(exc)) from None
-    try:
-        return ServerAddress.parse(server, password or "")
-    except ValueError as exc:
-        raise _fail(str(exc)) from None
+    app.command(name="report")(report_command)
 
 
 @app.command()
@@ -131,14 +97,14 @@ def check(
     for path in theories:
         problem = theory_file_problem(path)
         if problem:
-            raise _fail(problem)
-    address = _server_address(isabelle_server, password)
+            raise fail(problem)
+    address = server_address(isabelle_server, password)
     config = SessionPoolConfig(session=session, size=1, check_timeout=timeout)
     try:
         with open_session_pool(config, isabelle=isabelle, server=address) as pool:
             results = check_theory_files(pool, theories, timeout=timeout)
     except IsabelleError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     ok = all(r.ok for r in results)
     if as_json:
         typer.echo(json.dumps({"ok": ok, "theories": [r.to_json() for r in results]}, indent=2))
@@ -163,11 +129,11 @@ def _read_problem(path: Path):  # noqa: ANN202 - lazy import
     from isabelle_env.theory_text import TheoryParseError, parse_problem
 
     if not path.is_file():
-        raise _fail(f"problem file {path} does not exist")
+        raise fail(f"problem file {path} does not exist")
     try:
         return parse_problem(path.read_text(encoding="utf-8"))
     except TheoryParseError as exc:
-        raise _fail(f"{path} is not a problem theory: {exc}") from None
+        raise fail(f"{path} is not a problem theory: {exc}") from None
 
 
 def _read_candidate(spec: str) -> str:
@@ -175,7 +141,7 @@ def _read_candidate(spec: str) -> str:
         return sys.stdin.read()
     path = Path(spec)
     if not path.is_file():
-        raise _fail(f"candidate file {path} does not exist (give a path, or - to read stdin)")
+        raise fail(f"candidate file {path} does not exist (give a path, or - to read stdin)")
     return path.read_text(encoding="utf-8")
 
 
@@ -224,7 +190,7 @@ def verify(
 
     parsed = _read_problem(problem)
     text = _read_candidate(candidate)
-    address = _server_address(isabelle_server, password)
+    address = server_address(isabelle_server, password)
     try:
         config = CheckerConfig(
             tactic_timeout=tactic_timeout,
@@ -233,13 +199,13 @@ def verify(
             allow_aux_lemmas=aux_lemmas,
         )
     except ValueError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     store = CheckCache(cache_dir() / "check_cache.sqlite") if cache else None
     try:
         with open_session_pool(SessionPoolConfig(session=session), isabelle=isabelle, server=address) as pool:
             verdict = ProofChecker(pool, config, cache=store).verify(parsed, text)
     except IsabelleError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     if as_json:
         typer.echo(json.dumps(verdict.to_json(), indent=2))
     else:

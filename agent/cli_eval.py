@@ -8,15 +8,15 @@ from typing import Annotated
 
 import typer
 
-from agent.cli import (
+from agent.cli_common import (
     EXIT_FAILED,
     EXIT_OK,
     IsabelleOpt,
     JsonOpt,
     PasswordOpt,
     ServerOpt,
-    _fail,
-    _server_address,
+    fail,
+    server_address,
 )
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="run configuration (TOML); see README")]
@@ -40,7 +40,7 @@ def _load(config: Path | None, overrides: dict):  # noqa: ANN202 - lazy import
     try:
         return load_config(config, overrides)
     except ConfigError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
 
 
 def _store(path: Path | None):  # noqa: ANN202
@@ -73,7 +73,7 @@ def _run(problems, meta, cfg, run_id, store_path, server, ray_address, as_json, 
                 on_progress=on_progress,
             )
     except (RunError, SearchAborted, StoreError, IsabelleError) as exc:
-        raise _fail(f"{exc} (finished work is kept; resume with --run-id {run_id})") from None
+        raise fail(f"{exc} (finished work is kept; resume with --run-id {run_id})") from None
     except KeyboardInterrupt:
         typer.echo(f"interrupted; resume with --run-id {run_id}", err=True)
         raise typer.Exit(130) from None
@@ -110,19 +110,19 @@ def eval_command(
     from benchmarks.problems import ProblemLoadError, load_problems
 
     if data is None:
-        raise _fail(
+        raise fail(
             "no benchmark data: pass --data PATH (a miniF2F checkout, e.g. `git clone "
             "https://github.com/facebookresearch/miniF2F`) or set SUBGOALXL_DATA"
         )
     if split is not None and split not in ("valid", "test"):
-        raise _fail(f"--split must be valid or test, not {split!r}")
+        raise fail(f"--split must be valid or test, not {split!r}")
     try:
         problem_set = load_problems(data, split=split)
         names = [n.strip() for n in problems.split(",") if n.strip()] if problems else None
         problem_set = problem_set.select(names=names, limit=limit)
     except (ProblemLoadError, ValueError) as exc:
-        raise _fail(str(exc)) from None
-    address = _server_address(isabelle_server, password)
+        raise fail(str(exc)) from None
+    address = server_address(isabelle_server, password)
     cfg = _load(config, _overrides(prover, isabelle, isabelle_server, attempts_per_problem=attempts))
     meta = RunMeta(benchmark, split or "", problem_set.fingerprint)
     problems_list = list(problem_set.problems)
@@ -180,16 +180,16 @@ def prove(
     from benchmarks.problems import ProblemLoadError, load_problems
 
     if not statement.is_file():
-        raise _fail(f"{statement} does not exist: give a theory file holding the theorem to prove")
+        raise fail(f"{statement} does not exist: give a theory file holding the theorem to prove")
     try:
         (problem,) = load_problems(statement).problems
     except (ProblemLoadError, ValueError) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     if informal:
         from dataclasses import replace
 
         problem = replace(problem, informal_statement=informal)
-    address = _server_address(isabelle_server, password)
+    address = server_address(isabelle_server, password)
     cfg = _load(config, _overrides(prover, isabelle, isabelle_server, attempts_per_problem=attempts))
     meta = RunMeta("prove", "", f"{problem.name}")
     run_id, stats, _ = _run([problem], meta, cfg, None, store, address, ray_address, True, problem.name)

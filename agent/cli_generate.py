@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
-EXIT_OK, EXIT_INFRA = 0, 2
+from agent.cli_common import fail
 
 
 class RoleChoice(StrEnum):
@@ -33,11 +33,6 @@ class BackendChoice(StrEnum):
 class ApiChoice(StrEnum):
     completions = "completions"
     chat = "chat"
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(EXIT_INFRA)
 
 
 def _version() -> str:
@@ -102,11 +97,11 @@ def generate(
     from generators.samples import InputError, generate_samples, read_problems
 
     if backend is not BackendChoice.openai and base_url:
-        raise _fail("--base-url is only used with --backend openai")
+        raise fail("--base-url is only used with --backend openai")
     if backend is BackendChoice.openai and not base_url:
-        raise _fail("--backend openai needs --base-url URL (e.g. http://127.0.0.1:8000/v1 for `vllm serve`)")
+        raise fail("--backend openai needs --base-url URL (e.g. http://127.0.0.1:8000/v1 for `vllm serve`)")
     if not input_path.is_file():
-        raise _fail(f"input file {input_path} does not exist")
+        raise fail(f"input file {input_path} does not exist")
     the_role = Role(role.value)
     try:
         problems = read_problems(input_path, the_role)[:limit]
@@ -120,7 +115,7 @@ def generate(
         else:
             config = TransformersConfig(model=model, device=device)
     except (InputError, ValueError, ValidationError) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
 
     if backend is BackendChoice.transformers:
         from transformers.utils import logging as hf_logging
@@ -146,7 +141,7 @@ def generate(
                 written += 1
                 parsed_ok += bool(sample["parse_ok"])
     except (BackendError, FileNotFoundError, OSError) as exc:
-        raise _fail(f"{exc} ({written} samples written before the failure)") from None
+        raise fail(f"{exc} ({written} samples written before the failure)") from None
     finally:
         if output:
             sink.close()

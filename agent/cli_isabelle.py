@@ -12,6 +12,8 @@ from typing import Annotated
 
 import typer
 
+from agent.cli_common import fail
+
 isabelle_app = typer.Typer(
     help="Install, list and remove Isabelle releases (with the heaps miniF2F needs) in the data folder.",
     no_args_is_help=True,
@@ -19,12 +21,7 @@ isabelle_app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-EXIT_INFRA, EXIT_INTERRUPTED = 2, 130
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(EXIT_INFRA)
+EXIT_INTERRUPTED = 130
 
 
 @isabelle_app.command()
@@ -83,7 +80,7 @@ def install(
         )
         record = install_isabelle(options, RichReporter())
     except InstallError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     except KeyboardInterrupt:
         typer.echo(
             "interrupted: a partial download is kept and resumed by the same command; unfinished unpacking is "
@@ -135,5 +132,5 @@ def remove(
     try:
         record = remove_installation(version, RichReporter())
     except InstallError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     typer.echo(f"removed {record.version} ({record.home})")

@@ -14,7 +14,8 @@ from typing import Any
 
 from agent.config import GenerationConfig
 from agent.proposers import ProblemLike, Proposal
-from generators.parsing import theorem_text
+from generators.parsing import parse_proof, theorem_text
+from generators.prompt_templates import load_prompt
 from generators.ray_pool import GeneratorPool, PoolConfig
 from generators.roles import Problem, Role, parse_output, render_prompt
 from generators.scoring import Candidate, PosteriorScorer
@@ -167,6 +168,63 @@ class SubgoalProposer:
             best = candidates[scorer.rank(candidates)[0][0]]
         return Proposal(problem.name, attempt_index, best.proof, samples, None, problem_text)
 
+    def repair(
+        self,
+        problem: ProblemLike,
+        attempt_index: int,
+        round_index: int,
+        candidate: str,
+        verdict: dict[str, Any],
+        seed: int,
+    ) -> Future[Proposal]:
+        """A new proof for a rejected one, from Isabelle's messages (repair round `round_index`, from 1)."""
+        return self._executor.submit(self._repair, problem, attempt_index, round_index, candidate, verdict, seed)
+
+    def _repair(
+        self,
+        problem: ProblemLike,
+        attempt_index: int,
+        round_index: int,
+        candidate: str,
+        verdict: dict[str, Any],
+        seed: int,
+    ) -> Proposal:
+        cfg = self.config
+        formal = problem.formal_statement or parse_problem(problem.theory_text).statement
+        template = load_prompt("repair")
+        prompt = template.render(formal_statement=formal, failed_proof=candidate, errors=verdict_feedback(verdict))
+        model = self.role_models[Role.PROOF]
+        (completions,) = self._pools[model].generate(
+            [prompt],
+            n=1,
+            temperature=cfg.temperature,
+            top_p=cfg.top_p,
+            max_tokens=cfg.max_tokens,
+            stop=list(template.stop),
+            seed=seed + 104729 * round_index,
+        )
+        completion = completions[0]
+        parsed = parse_proof(completion.text, formal, completion.finish_reason)
+        sample = {
+            "stage": "repair",
+            "k": round_index,
+            "prompt": prompt,
+            "completion": completion.text,
+            "parsed": {"value": parsed.value, "problems": parsed.problems},
+            "parse_ok": int(parsed.ok),
+            "model": model,
+            "backend": cfg.backend,
+            "prompt_name": template.ref.name,
+            "prompt_version": f"{template.ref.version}:{template.ref.sha256}",
+            "params": {"temperature": cfg.temperature, "top_p": cfg.top_p, "max_tokens": cfg.max_tokens, "n": 1},
+            "seed": seed,
+            "prompt_tokens": completion.prompt_tokens,
+            "completion_tokens": completion.completion_tokens,
+            "finish_reason": completion.finish_reason,
+        }
+        text = parsed.value if parsed.ok else None
+        return Proposal(problem.name, attempt_index, text, [sample], None if text else "the repair could not be parsed")
+
     def _autoformalize(
         self, problem: ProblemLike, seed: int, samples: list[dict[str, Any]]
     ) -> tuple[str | None, str | None]:
@@ -191,3 +249,18 @@ def _theory_with_statement(name: str, imports: tuple[str, ...], preamble: str, s
     except TheoryParseError:
         return None
     return text
+
+
+def verdict_feedback(verdict: dict[str, Any]) -> str:
+    """What Isabelle (or the audit) said about a proof, as lines a model can act on."""
+    lines = []
+    for finding in verdict.get("findings", []):
+        lines.append(f"line {finding['line']}: {finding['message']}")
+    for step in verdict.get("steps", []):
+        if not step.get("closed_by"):
+            tried = ", ".join(step.get("tried", [])[:6])
+            lines.append(f"line {step['line']}: no tactic closed this step (tried: {tried})")
+    for message in verdict.get("messages", []):
+        where = f"line {message['line']}" if message.get("line") is not None else "(no position)"
+        lines.append(f"{where}: {' '.join(str(message['text']).split())[:400]}")
+    return "\n".join(lines) or verdict.get("reason", "Isabelle did not accept the proof")
