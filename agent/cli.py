@@ -37,9 +37,12 @@ def _register_subcommands() -> None:
     from agent.cli_generate import generate as generate_command
     from agent.cli_isabelle import isabelle_app
     from agent.cli_problems import problems as problems_command
+    from agent.cli_prompts import extend_tokenizer, prompts_app
     from agent.cli_report import report as report_command
 
     app.add_typer(isabelle_app, name="isabelle")
+    app.add_typer(prompts_app, name="prompts")
+    app.command(name="extend-tokenizer")(extend_tokenizer)
     app.command(name="problems")(problems_command)
     app.command(name="generate")(generate_command)
     app.command(name="eval")(eval_command)

@@ -76,6 +76,10 @@ class GenerationConfig(_Section):
     top_p: float = Field(0.95, gt=0, le=1)
     max_tokens: int = Field(1024, ge=1)
     rank_with_scorer: bool = False
+    # LoRA experts served side by side: a TOML of [[expert]] tables, and per role how requests are routed
+    # ({strategy = "round_robin" | "fixed" | "weighted", experts = ["proof/v1/r2", ...], weights = [...]})
+    experts_file: str | None = None
+    routers: dict[Literal["statement", "subgoal", "proof"], dict[str, Any]] = {}
     actors: int = Field(1, ge=1)
     num_gpus: float = Field(0.0, ge=0)
     num_cpus: float = Field(1.0, ge=0)
@@ -98,14 +102,21 @@ class RunConfig(_Section):
     scheduling: SchedulingConfig = SchedulingConfig()
 
     @model_validator(mode="after")
-    def _subgoal_needs_a_model(self) -> RunConfig:
+    def _subgoal_needs_models(self) -> RunConfig:
         g = self.generation
-        if self.search.prover == "subgoal" and not (g.model or (g.subgoal_model and g.proof_model)):
+        if g.routers and not g.experts_file:
+            raise ValueError("generation.routers needs generation.experts_file (a TOML of [[expert]] tables)")
+        if self.search.prover != "subgoal":
+            return self
+        own = {"statement": g.statement_model, "subgoal": g.subgoal_model, "proof": g.proof_model}
+        needed = ["subgoal", "proof"] + (["statement"] if g.autoformalize else [])
+        missing = [role for role in needed if not (g.routers.get(role) or own[role] or g.model)]
+        if missing:
             raise ValueError(
-                "search.prover = 'subgoal' needs generation.model (or generation.subgoal_model and proof_model): "
-                "a local model folder, a HF id, or the model name served at generation.base_url"
+                f"search.prover = 'subgoal' needs a model for {', '.join(missing)}: generation.model (a local folder, "
+                f"a HF id, or the name served at base_url), generation.{missing[0]}_model, or generation.routers"
             )
-        if g.backend == "openai" and self.search.prover == "subgoal" and not g.base_url:
+        if g.backend == "openai" and not g.base_url:
             raise ValueError("generation.backend = 'openai' needs generation.base_url, e.g. http://127.0.0.1:8000/v1")
         return self
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from agent.config import GenerationConfig
 from agent.proposers import ProblemLike, Proposal
+from generators.experts import expert_of
 from generators.parsing import parse_proof, theorem_text
 from generators.prompt_templates import load_prompt
 from generators.ray_pool import GeneratorPool, PoolConfig
@@ -48,12 +49,30 @@ class SubgoalProposer:
         self.role_models = {role: model for role, model in models.items() if model}
         pool_config = PoolConfig(num_actors=config.actors, num_cpus=config.num_cpus, num_gpus=config.num_gpus)
         self._pools: dict[str, GeneratorPool] = {}
-        for model in sorted(set(self.role_models.values())):
+        routed = self._routed_backends()
+        for role, factory in routed.items():  # experts behind a router: one pool per role
+            self.role_models[role] = f"router:{role}"
+            self._pools[f"router:{role}"] = GeneratorPool(factory, pool_config)
+        for model in sorted(set(self.role_models.values()) - set(self._pools)):
             backend: Any = backend_factory(model) if backend_factory else self._backend(model)
             self._pools[model] = GeneratorPool(backend, pool_config)
         for pool in self._pools.values():
             pool.wait_ready()
         self._executor = ThreadPoolExecutor(max_workers=max(2, config.actors * 4), thread_name_prefix="propose")
+
+    def _routed_backends(self) -> dict[Role, Any]:
+        if not self.config.routers:
+            return {}
+        from generators.experts import ExpertSet
+        from generators.experts_serving import routed_backend_factory
+
+        assert self.config.experts_file is not None
+        experts = ExpertSet.from_toml(self.config.experts_file)
+        options = {"base_url": self.config.base_url} if self.config.backend == "openai" else {}
+        serving = {"backend": self.config.backend, "options": options}
+        return {
+            Role(role): routed_backend_factory(experts, serving, router) for role, router in self.config.routers.items()
+        }
 
     def _backend(self, model: str) -> dict[str, Any]:
         backend: dict[str, Any] = {"kind": self.config.backend, "model": model}
@@ -102,7 +121,7 @@ class SubgoalProposer:
                     "completion": completion.text,
                     "parsed": {"value": parsed.value, "problems": parsed.problems},
                     "parse_ok": int(parsed.ok),
-                    "model": model,
+                    "model": expert_of(completion) or model,  # e.g. proof/v1/r2 when routed to an expert
                     "backend": cfg.backend,
                     "prompt_name": ref.name,
                     "prompt_version": f"{ref.version}:{ref.sha256}",

@@ -173,6 +173,7 @@ def make_sample(
             "prompt_tokens": completion.prompt_tokens,
             "completion_tokens": completion.completion_tokens,
             "finish_reason": completion.finish_reason,
+            "expert": getattr(completion, "expert", None) or None,  # set when a router picked an expert
             "created": created,
         },
     }

@@ -14,6 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator,
 
 Dtype = Literal["auto", "float32", "bfloat16", "float16"]
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:[0-9]+)?)$")
+#: adapter names become module keys (peft) and served model names (vLLM): no dots, slashes or spaces
+ADAPTER_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")
 
 
 class StrictConfig(BaseModel):
@@ -32,6 +34,15 @@ class StrictConfig(BaseModel):
         return data
 
 
+def check_adapters(adapters: dict[str, str], adapter: str | None) -> None:
+    """Adapter names must be usable as peft/vLLM names, and the default adapter must be one of them."""
+    bad = [name for name in adapters if not ADAPTER_NAME.match(name)]
+    if bad:
+        raise ValueError(f"adapter names may hold only letters, digits, _ and - (no dots or slashes); got {bad}")
+    if adapter is not None and adapter not in adapters:
+        raise ValueError(f"adapter {adapter!r} is not one of adapters: {sorted(adapters) or 'none given'}")
+
+
 class TransformersConfig(StrictConfig):
     """A Hugging Face causal LM run in this process (CPU or GPU): the test default, and fine for small models."""
 
@@ -41,6 +52,10 @@ class TransformersConfig(StrictConfig):
     dtype: Dtype = "auto"
     batch_size: int = Field(8, ge=1, description="sequences per forward pass (prompts x n are chunked to this)")
     trust_remote_code: bool = False
+    adapters: dict[str, str] = Field(
+        default_factory=dict, description="LoRA adapters over `model` (name -> peft adapter folder), loaded once"
+    )
+    adapter: str | None = Field(None, description="the adapter plain generate/score use (None: the base model)")
 
     @field_validator("device")
     @classmethod
@@ -48,6 +63,11 @@ class TransformersConfig(StrictConfig):
         if not _DEVICE.match(value):
             raise ValueError(f"device must be one of auto, cpu, cuda, cuda:N, mps; got {value!r}")
         return value
+
+    @model_validator(mode="after")
+    def _adapters(self) -> TransformersConfig:
+        check_adapters(self.adapters, self.adapter)
+        return self
 
 
 class VLLMConfig(StrictConfig):
@@ -63,6 +83,21 @@ class VLLMConfig(StrictConfig):
     seed: int = Field(0, ge=0)
     enforce_eager: bool = False
     trust_remote_code: bool = False
+    enable_lora: bool = Field(False, description="serve LoRA adapters per request (implied by `adapters`)")
+    max_loras: int = Field(4, ge=1, description="LoRA adapters in one batch at once")
+    max_lora_rank: int = Field(16, ge=1, description="the largest LoRA rank any adapter has")
+    max_cpu_loras: int | None = Field(None, ge=1, description="adapters cached in CPU memory (vLLM default if None)")
+    adapters: dict[str, str] = Field(default_factory=dict, description="LoRA adapters: name -> peft adapter folder")
+    adapter: str | None = Field(None, description="the adapter plain generate/score use (None: the base model)")
+
+    @model_validator(mode="after")
+    def _adapters(self) -> VLLMConfig:
+        check_adapters(self.adapters, self.adapter)
+        return self
+
+    @property
+    def lora(self) -> bool:
+        return self.enable_lora or bool(self.adapters)
 
 
 class OpenAIConfig(StrictConfig):

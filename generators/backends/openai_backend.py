@@ -6,6 +6,10 @@ and connection errors back off exponentially (honouring Retry-After, capped at `
 4xx errors fail at once with what the server said. Scoring uses the completions API with
 `echo=True, logprobs=1`: the server returns the prompt's tokens with their log-probabilities and character
 offsets (`text_offset`), and the completion's tokens are those whose span reaches past the prompt.
+
+One server may serve many models: `vllm serve BASE --enable-lora --lora-modules NAME=PATH ...` serves each
+adapter under its NAME, and a request's `model` field picks it; `_generate_adapter` and `_generate_groups`
+send requests to the model they name (None: `config.model`).
 """
 
 from __future__ import annotations
@@ -135,13 +139,33 @@ class OpenAIBackend(Backend):
     # --------------------------------------------------------------------------------------- generation
 
     def _generate(self, prompts: list[str], params: SamplingParams) -> list[list[Completion]]:
-        seeds = [None if params.seed is None else params.seed + i for i in range(len(prompts))]
-        one = self._complete_one if self.config.api == "completions" else self._chat_one
-        return self._map(lambda item: one(item[0], params, item[1]), list(zip(prompts, seeds, strict=True)))
+        return self._generate_adapter(prompts, params, None)
 
-    def _sampling_kwargs(self, params: SamplingParams, seed: int | None) -> dict[str, Any]:
+    def adapter_names(self) -> tuple[str, ...]:
+        """The server knows which models it serves; any name is sent as asked."""
+        return ()
+
+    def _generate_adapter(
+        self, prompts: list[str], params: SamplingParams, adapter: str | None
+    ) -> list[list[Completion]]:
+        return self._generate_groups([(adapter, prompts, params)])[0]
+
+    def _generate_groups(
+        self, groups: list[tuple[str | None, list[str], SamplingParams]]
+    ) -> list[list[list[Completion]]]:
+        """Every request of every (served model, prompts, params) group in flight together on the pool."""
+        one = self._complete_one if self.config.api == "completions" else self._chat_one
+        items = [
+            (prompt, params, None if params.seed is None else params.seed + i, model)
+            for model, prompts, params in groups
+            for i, prompt in enumerate(prompts)
+        ]
+        flat = iter(self._map(lambda item: one(*item), items))
+        return [[next(flat) for _ in prompts] for _, prompts, _ in groups]
+
+    def _sampling_kwargs(self, params: SamplingParams, seed: int | None, model: str | None = None) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
-            "model": self.config.model,
+            "model": model or self.config.model,
             "n": params.n,
             "temperature": float(params.temperature),
             "top_p": float(params.top_p),
@@ -153,8 +177,10 @@ class OpenAIBackend(Backend):
             kwargs["seed"] = seed
         return kwargs
 
-    def _complete_one(self, prompt: str, params: SamplingParams, seed: int | None) -> list[Completion]:
-        kwargs = self._sampling_kwargs(params, seed)
+    def _complete_one(
+        self, prompt: str, params: SamplingParams, seed: int | None, model: str | None = None
+    ) -> list[Completion]:
+        kwargs = self._sampling_kwargs(params, seed, model)
         if self.config.request_token_counts:
             kwargs["logprobs"] = 0
         response = self._call(self.client.completions.create, prompt=prompt, **kwargs)
@@ -164,11 +190,13 @@ class OpenAIBackend(Backend):
             response, [c.text for c in choices], [c.finish_reason for c in choices], counts, params
         )
 
-    def _chat_one(self, prompt: str, params: SamplingParams, seed: int | None) -> list[Completion]:
+    def _chat_one(
+        self, prompt: str, params: SamplingParams, seed: int | None, model: str | None = None
+    ) -> list[Completion]:
         messages = [{"role": "user", "content": prompt}]
         if self.config.system_prompt:
             messages.insert(0, {"role": "system", "content": self.config.system_prompt})
-        kwargs = self._sampling_kwargs(params, seed)
+        kwargs = self._sampling_kwargs(params, seed, model)
         if self.config.request_token_counts:
             kwargs["logprobs"] = True
         response = self._call(self.client.chat.completions.create, messages=messages, **kwargs)
@@ -202,21 +230,24 @@ class OpenAIBackend(Backend):
     # --------------------------------------------------------------------------------------- scoring
 
     def _score_many(self, pairs: list[tuple[str, str]]) -> list[ScoreResult]:
+        return self._score_adapter(pairs, None)
+
+    def _score_adapter(self, pairs: list[tuple[str, str]], adapter: str | None) -> list[ScoreResult]:
         if self.config.api != "completions":
             raise ScoringUnsupported(
                 "the chat API cannot score a given text; use api='completions' against a server that "
                 "supports echo+logprobs (e.g. `vllm serve`)"
             )
-        return self._map(self._score_one, pairs)
+        return self._map(lambda pair: self._score_one(pair, adapter), pairs)
 
-    def _score_one(self, pair: tuple[str, str]) -> ScoreResult:
+    def _score_one(self, pair: tuple[str, str], model: str | None = None) -> ScoreResult:
         prompt, completion = pair
         if not completion:
             return ScoreResult.from_logprobs([])
         try:
             response = self._call(
                 self.client.completions.create,
-                model=self.config.model,
+                model=model or self.config.model,
                 prompt=prompt + completion,
                 echo=True,
                 logprobs=1,

@@ -4,6 +4,10 @@ The default backend for tests and small models. Prompts x n are flattened and ru
 `batch_size` sequences with left padding (so every row's next token sits at the same position); seeded
 sampling forks torch's RNG, so the same call with the same seed gives the same completions on CPU and
 leaves the caller's RNG untouched. torch and transformers are imported when the backend is built.
+
+LoRA adapters (`adapters`) sit over the one base model (peft): each is loaded once, and a call names the
+adapter it runs on (`_generate_adapter`, used by `generators.experts_serving`), switched with `set_adapter`
+only when it differs from the last call's; `None` runs the base model with the adapters disabled.
 """
 
 from __future__ import annotations
@@ -76,9 +80,60 @@ class TransformersBackend(Backend):
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.max_length: int | None = getattr(self.lm.config, "max_position_embeddings", None)
+        self.adapters: dict[str, str] = {}
+        self.default_adapter: str | None = config.adapter
+        self.adapter_switches = 0  # set_adapter calls that changed the adapter (benchmarks, tests)
+        for name, path in config.adapters.items():
+            self.load_adapter(name, path)
 
     def describe(self) -> dict[str, object]:
-        return {**super().describe(), "device": self.device, "dtype": str(self.lm.dtype).removeprefix("torch.")}
+        info = {**super().describe(), "device": self.device, "dtype": str(self.lm.dtype).removeprefix("torch.")}
+        if self.adapters:
+            info |= {"adapter": self.default_adapter, "adapters": sorted(self.adapters)}
+        return info
+
+    # --------------------------------------------------------------------------------------- adapters
+
+    def adapter_names(self) -> tuple[str, ...]:
+        return tuple(self.adapters)
+
+    def load_adapter(self, name: str, path: str) -> None:
+        """Load a peft LoRA adapter over the base model (the first one wraps the model in a PeftModel)."""
+        from generators.backends.config import check_adapters
+
+        check_adapters({name: path}, None)
+        if name in self.adapters:
+            raise BackendError(f"adapter {name!r} is already loaded (from {self.adapters[name]})")
+        try:
+            import peft
+        except ImportError:
+            raise BackendUnavailable("LoRA adapters need peft: pip install 'peft>=0.21'") from None
+        with self._lock:
+            try:
+                if not self.adapters:
+                    self.lm = peft.PeftModel.from_pretrained(self.lm, path, adapter_name=name, is_trainable=False)
+                else:
+                    self.lm.load_adapter(path, adapter_name=name, is_trainable=False)
+            except (OSError, ValueError) as exc:
+                raise BackendUnavailable(f"could not load LoRA adapter {name!r} from {path}: {exc}") from None
+            self.lm.eval()
+            self.adapters[name] = path
+
+    @contextlib.contextmanager
+    def _on_adapter(self, adapter: str | None) -> Iterator[None]:
+        """Run the block on `adapter` (None: the base model); call with the lock held."""
+        if adapter is not None and adapter not in self.adapters:
+            raise BackendError(f"no adapter {adapter!r} loaded; loaded: {sorted(self.adapters) or 'none'}")
+        if not self.adapters:
+            yield
+        elif adapter is None:
+            with self.lm.disable_adapter():
+                yield
+        else:
+            if adapter != self.lm.active_adapter:
+                self.lm.set_adapter(adapter, inference_mode=True)
+                self.adapter_switches += 1
+            yield
 
     # --------------------------------------------------------------------------------------- generation
 
@@ -93,10 +148,15 @@ class TransformersBackend(Backend):
             yield
 
     def _generate(self, prompts: list[str], params: SamplingParams) -> list[list[Completion]]:
+        return self._generate_adapter(prompts, params, self.default_adapter)
+
+    def _generate_adapter(
+        self, prompts: list[str], params: SamplingParams, adapter: str | None
+    ) -> list[list[Completion]]:
         flat = [(i, p) for i, p in enumerate(prompts) for _ in range(params.n)]
         results: list[list[Completion]] = [[] for _ in prompts]
         size = self.config.batch_size
-        with self._lock, self._seeded(params.seed), self._torch.inference_mode():
+        with self._lock, self._on_adapter(adapter), self._seeded(params.seed), self._torch.inference_mode():
             for start in range(0, len(flat), size):
                 chunk = flat[start : start + size]
                 for (index, _), completion in zip(
@@ -148,6 +208,9 @@ class TransformersBackend(Backend):
     # --------------------------------------------------------------------------------------- scoring
 
     def _score_many(self, pairs: list[tuple[str, str]]) -> list[ScoreResult]:
+        return self._score_adapter(pairs, self.default_adapter)
+
+    def _score_adapter(self, pairs: list[tuple[str, str]], adapter: str | None) -> list[ScoreResult]:
         """Tokenise prompt and completion separately (as generation sees them), one forward pass per chunk."""
         tok = self.tokenizer
         encoded: list[tuple[list[int], int]] = []  # (ids, completion start)
@@ -162,7 +225,7 @@ class TransformersBackend(Backend):
                     f"prompt + completion ({len(ids)} tokens) exceed the model's context ({self.max_length})"
                 )
             encoded.append((ids, max(len(prompt_ids), 1)))
-        with self._lock:
+        with self._lock, self._on_adapter(adapter):
             return self._score_encoded(encoded)
 
     def _score_encoded(self, encoded: list[tuple[list[int], int]]) -> list[ScoreResult]:
@@ -195,7 +258,7 @@ class TransformersBackend(Backend):
         if not ids:
             return []
         torch = self._torch
-        with self._lock, torch.inference_mode():
+        with self._lock, self._on_adapter(self.default_adapter), torch.inference_mode():
             logits = self.lm(input_ids=torch.tensor([ids], device=self.lm.device)).logits.float()
         logprobs = torch.log_softmax(logits[0, :-1], dim=-1).gather(
             -1, torch.tensor(ids[1:], device=self.lm.device)[:, None]

@@ -3,13 +3,17 @@
 vLLM pins its own CUDA torch and an older transformers, so it lives in a separate GPU environment
 (`pip install -e '.[vllm]'`). Everything vLLM-specific is in this module and imported when the backend is
 built; to reach a vLLM deployment from anywhere else, run `vllm serve` and use the OpenAI backend.
+
+With LoRA (`enable_lora` or `adapters`), every request may name an adapter (a per-request `LoRARequest`);
+vLLM batches requests for different adapters together, so `_generate_groups` sends them in one call.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
-from generators.backend import Backend, BackendUnavailable, Completion, SamplingParams, ScoreResult
+from generators.backend import Backend, BackendError, BackendUnavailable, Completion, SamplingParams, ScoreResult
 from generators.backends.config import VLLMConfig
 
 INSTALL_HINT = (
@@ -56,11 +60,49 @@ class VLLMBackend(Backend):
         }
         if config.max_model_len is not None:
             engine_args["max_model_len"] = config.max_model_len
+        if config.lora:
+            engine_args |= {"enable_lora": True, "max_loras": config.max_loras, "max_lora_rank": config.max_lora_rank}
+            if config.max_cpu_loras is not None:
+                engine_args["max_cpu_loras"] = config.max_cpu_loras
         self.llm = self._vllm.LLM(**engine_args)
         self.tokenizer = self.llm.get_tokenizer()
+        self.adapters: dict[str, str] = {}
+        self.default_adapter: str | None = config.adapter
+        self._lora_ids: dict[str, int] = {}
+        for name, path in config.adapters.items():
+            self.load_adapter(name, path)
 
     def describe(self) -> dict[str, object]:
-        return {**super().describe(), "tensor_parallel_size": self.config.tensor_parallel_size}
+        info = {**super().describe(), "tensor_parallel_size": self.config.tensor_parallel_size}
+        if self.adapters:
+            info |= {"adapter": self.default_adapter, "adapters": sorted(self.adapters)}
+        return info
+
+    # --------------------------------------------------------------------------------------- adapters
+
+    def adapter_names(self) -> tuple[str, ...]:
+        return tuple(self.adapters)
+
+    def load_adapter(self, name: str, path: str) -> None:
+        """Register an adapter; vLLM loads it on its first request (`max_cpu_loras` stay cached)."""
+        from generators.backends.config import check_adapters
+
+        if not self.config.lora:
+            raise BackendError("this vLLM engine was started without LoRA: set enable_lora = true in its config")
+        check_adapters({name: path}, None)
+        if name in self.adapters:
+            raise BackendError(f"adapter {name!r} is already registered (from {self.adapters[name]})")
+        self.adapters[name] = path
+        self._lora_ids[name] = len(self._lora_ids) + 1  # vLLM's adapter ids are positive and unique per engine
+
+    def lora_request(self, adapter: str | None) -> Any:
+        """vLLM's `LoRARequest` for a registered adapter (None for the base model)."""
+        if adapter is None:
+            return None
+        if adapter not in self.adapters:
+            raise BackendError(f"no adapter {adapter!r} registered; registered: {sorted(self.adapters) or 'none'}")
+        request_module = importlib.import_module("vllm.lora.request")
+        return request_module.LoRARequest(adapter, self._lora_ids[adapter], self.adapters[adapter])
 
     def sampling_params(self, params: SamplingParams, seed: int | None) -> Any:
         """vLLM's SamplingParams for ours; `seed` is per request (vLLM seeds each request separately)."""
@@ -74,28 +116,48 @@ class VLLMBackend(Backend):
         )
 
     def _generate(self, prompts: list[str], params: SamplingParams) -> list[list[Completion]]:
-        # one SamplingParams per prompt: prompt i gets seed + i, so equal prompts still get different samples
-        per_prompt = [
-            self.sampling_params(params, None if params.seed is None else params.seed + i) for i in range(len(prompts))
-        ]
-        outputs = self.llm.generate(prompts, per_prompt, use_tqdm=False)
-        results: list[list[Completion]] = []
-        for output in outputs:
-            prompt_tokens = len(output.prompt_token_ids or [])
-            results.append(
-                [
-                    Completion(
-                        text=choice.text,
-                        prompt_tokens=prompt_tokens,
-                        completion_tokens=len(choice.token_ids),
-                        finish_reason="length" if choice.finish_reason == "length" else "stop",
-                    )
-                    for choice in output.outputs
-                ]
+        return self._generate_adapter(prompts, params, self.default_adapter)
+
+    def _generate_adapter(
+        self, prompts: list[str], params: SamplingParams, adapter: str | None
+    ) -> list[list[Completion]]:
+        return self._generate_groups([(adapter, prompts, params)])[0]
+
+    def _generate_groups(
+        self, groups: list[tuple[str | None, list[str], SamplingParams]]
+    ) -> list[list[list[Completion]]]:
+        """Several (adapter, prompts, params) groups in one `LLM.generate` call: vLLM mixes adapters in a batch."""
+        prompts: list[str] = []
+        per_prompt: list[Any] = []
+        loras: list[Any] = []
+        for adapter, group_prompts, params in groups:
+            lora = self.lora_request(adapter)
+            # one SamplingParams per prompt: prompt i gets seed + i, so equal prompts still get different samples
+            for i, prompt in enumerate(group_prompts):
+                prompts.append(prompt)
+                per_prompt.append(self.sampling_params(params, None if params.seed is None else params.seed + i))
+                loras.append(lora)
+        extra = {"lora_request": loras} if any(lora is not None for lora in loras) else {}
+        outputs = iter(self.llm.generate(prompts, per_prompt, use_tqdm=False, **extra))
+        return [[self._completions(next(outputs)) for _ in group_prompts] for _, group_prompts, _ in groups]
+
+    @staticmethod
+    def _completions(output: Any) -> list[Completion]:
+        prompt_tokens = len(output.prompt_token_ids or [])
+        return [
+            Completion(
+                text=choice.text,
+                prompt_tokens=prompt_tokens,
+                completion_tokens=len(choice.token_ids),
+                finish_reason="length" if choice.finish_reason == "length" else "stop",
             )
-        return results
+            for choice in output.outputs
+        ]
 
     def _score_many(self, pairs: list[tuple[str, str]]) -> list[ScoreResult]:
+        return self._score_adapter(pairs, self.default_adapter)
+
+    def _score_adapter(self, pairs: list[tuple[str, str]], adapter: str | None) -> list[ScoreResult]:
         """Run prompt+completion as one prompt with `prompt_logprobs`, and read the completion's tokens."""
         requests: list[dict[str, list[int]]] = []
         starts: list[int] = []
@@ -107,7 +169,9 @@ class VLLMBackend(Backend):
             requests.append({"prompt_token_ids": prompt_ids + completion_ids})
             starts.append(max(len(prompt_ids), 1))
         score_params = self._vllm.SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=1)
-        outputs = self.llm.generate(requests, score_params, use_tqdm=False)
+        lora = self.lora_request(adapter)
+        extra = {"lora_request": lora} if lora is not None else {}
+        outputs = self.llm.generate(requests, score_params, use_tqdm=False, **extra)
         results = []
         for request, start, output in zip(requests, starts, outputs, strict=True):
             ids = request["prompt_token_ids"]
