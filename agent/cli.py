@@ -36,6 +36,7 @@ def _register_subcommands() -> None:
     from agent.cli_eval import eval_command, prove
     from agent.cli_generate import generate as generate_command
     from agent.cli_isabelle import isabelle_app
+    from agent.cli_iterate import iterate, iterate_report
     from agent.cli_problems import problems as problems_command
     from agent.cli_prompts import extend_tokenizer, prompts_app
     from agent.cli_report import report as report_command
@@ -48,6 +49,8 @@ def _register_subcommands() -> None:
     app.command(name="eval")(eval_command)
     app.command(name="prove")(prove)
     app.command(name="report")(report_command)
+    app.command(name="iterate")(iterate)
+    app.command(name="iterate-report")(iterate_report)
 
 
 @app.command()
