@@ -21,7 +21,7 @@ from benchmarks.names import current_name
 from generators.parsing import parse_proof, parse_statement, parse_subgoals
 from generators.prompt_templates import load_prompt
 from generators.roles import NOT_GIVEN
-from isabelle_env.theory_text import parse_problem
+from isabelle_env.theory_text import atp_to_sledgehammer, parse_problem
 
 
 class LibraryError(ValueError):
@@ -39,7 +39,6 @@ class LibraryRow:
     ref: str  # file:line, file or template name: where this row was read
 
 
-_ATP = re.compile(r"\(\*<ATP>\*\).*?\(\*</ATP>\*\)", re.S)
 _SECTION = re.compile(r"^### (.+)$", re.M)
 
 
@@ -159,9 +158,9 @@ def _dsp_human(path: Path) -> list[LibraryRow]:
             continue
         data = json.loads(line)
         name = current_name(str(data["problem_name"]))
-        text = _ATP.sub("sledgehammer", str(data["proof"]))
+        text = atp_to_sledgehammer(str(data["proof"]))
         statement = parse_statement(text).value
-        # the text after the statement (parse_proof rejects a proof that is a bare top-level `sledgehammer`)
+        # the proof is the text after the statement
         proof = text[text.find(statement) + len(statement) :].strip() or None if statement else None
         info = informal.get(name, {})
         rows.append(

@@ -20,7 +20,9 @@ T = TypeVar("T")
 THEOREM_WORDS = ("theorem", "lemma", "corollary", "proposition")
 #: commands that may precede the theorem inside a formal statement (miniF2F has one `definition`)
 CONTEXT_WORDS = ("definition", "abbreviation", "fun", "primrec", "function")
-PROOF_START_WORDS = ("proof", "by", "apply", "using", "unfolding", "including", "supply", "sorry", "oops")
+PROOF_START_WORDS = (
+    "proof", "by", "apply", "using", "unfolding", "including", "supply", "sorry", "oops", "sledgehammer"
+)  # fmt: skip
 TERMINAL_WORDS = ("sorry", "oops")
 _FENCE = re.compile(r"^[ \t]*```[^\n`]*\n?", re.M)
 _ITEM = re.compile(r"^\s*(?:(?:step|subgoal)\s*(\d+)\s*[:.)]|(\d+)\s*[.):]|[-*\u2022])\s*(.*)$", re.I)
@@ -301,6 +303,8 @@ def _proof_end(text: str, toks: list[Token], start: int) -> tuple[int | None, li
             if second is not None and toks[second].text == "(" and "\n" not in text[toks[end].end : toks[second].start]:
                 end = _method_end(toks, second)
             return _same_line_comments(toks, end), []
+        elif depth == 0 and tok.is_word("sledgehammer"):  # a sketch closed by automation as a whole
+            return _same_line_comments(toks, k), []
         elif depth == 0 and tok.is_word("apply"):
             apply_script = True
         elif depth == 0 and (

@@ -367,3 +367,11 @@ def test_generators_and_the_generate_command_import_no_ml_stack():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == ""
+
+
+def test_a_sketch_closed_by_sledgehammer_as_a_whole_is_a_proof():
+    from generators.parsing import parse_proof
+
+    parsed = parse_proof("using assms sledgehammer\n\nSome chatter after it.")
+    assert parsed.ok and parsed.value == "using assms sledgehammer"
+    assert any("ignored text after the proof" in p for p in parsed.problems)
