@@ -33,6 +33,7 @@ from agent.cli_common import (  # noqa: E402 - the app is created first
 
 def _register_subcommands() -> None:
     """Commands defined in their own modules (each imports its machinery lazily)."""
+    from agent.cli_bench import bench_app
     from agent.cli_eval import eval_command, prove
     from agent.cli_generate import generate as generate_command
     from agent.cli_isabelle import isabelle_app
@@ -42,6 +43,7 @@ def _register_subcommands() -> None:
     from agent.cli_report import report as report_command
 
     app.add_typer(isabelle_app, name="isabelle")
+    app.add_typer(bench_app, name="bench")
     app.add_typer(prompts_app, name="prompts")
     app.command(name="extend-tokenizer")(extend_tokenizer)
     app.command(name="problems")(problems_command)

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import collections
 import hashlib
+import heapq
 import logging
+import queue
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -193,17 +195,20 @@ class ProofSearch:
         self.max_generations = sched.max_generations_in_flight or max(1, config.generation.actors * 4)
         self.stats = SearchStats(problems=len(problems))
         self.states: dict[str, ProblemState] = {}
-        progress = store.progress(run_id)
         planned = config.search.attempts_per_problem
+        progress = store.progress(run_id, planned=planned)
         for problem in problems:
-            done = progress.finished.get(problem.name, set())
-            state = ProblemState(
-                problem,
-                collections.deque(i for i in range(planned) if i not in done),
-                planned,
-                hashes=dict(progress.proof_hashes.get(problem.name, {})),
-                finished=len(done),
-            )
+            if problem.name in progress.closed:  # solved or every attempt done: nothing to rebuild
+                state = ProblemState(problem, collections.deque(), planned, finished=progress.closed[problem.name])
+            else:
+                done = progress.finished.get(problem.name, set())
+                state = ProblemState(
+                    problem,
+                    collections.deque(i for i in range(planned) if i not in done),
+                    planned,
+                    hashes=progress.proof_hashes.get(problem.name, {}),
+                    finished=len(done),
+                )
             if problem.name in progress.solved:
                 state.solved = state.closed = True
                 state.status = "proved"
@@ -225,6 +230,9 @@ class ProofSearch:
         self._started_attempts = 0
         self._generation_failures = 0
         self._lost_attempts: dict[Future[Proposal], int] = {}
+        # futures report here when done: the loop waits on one queue, not on every future in flight
+        self._completed: queue.SimpleQueue[Future[Any]] = queue.SimpleQueue()
+        self._timeouts: list[tuple[float, str]] = []  # (deadline, problem) heap of started problems
 
     # ------------------------------------------------------------------ the loop
     def run(self) -> SearchStats:
@@ -236,14 +244,12 @@ class ProofSearch:
                 self._start_checks()
                 if not self._generations and not self._checks and not self._ready and self._exhausted():
                     break
-                futures = list(self._generations) + list(self._checks)
-                if not futures:
+                if not self._generations and not self._checks:
                     continue
-                done, _ = wait(futures, timeout=0.5, return_when=FIRST_COMPLETED)
-                for future in done:
+                for future in self._next_done(timeout=0.5):
                     if future in self._generations:
                         self._on_generation(future)
-                    else:
+                    elif future in self._checks:
                         self._on_check(future)
                 self._report()
             self.stats.status = "finished" if self.stats.status == "running" else self.stats.status
@@ -257,6 +263,18 @@ class ProofSearch:
             self.store.flush()
             self._report()
         return self.stats
+
+    def _next_done(self, timeout: float) -> list[Future[Any]]:
+        """Every future finished by now, after waiting up to `timeout` for the first: O(finished), not O(in flight)."""
+        try:
+            done = [self._completed.get(timeout=timeout)]
+        except queue.Empty:
+            return []
+        while True:
+            try:
+                done.append(self._completed.get_nowait())
+            except queue.Empty:
+                return done
 
     def _round_robin(self) -> Iterator[ProblemState]:
         """Attempt 0 of every problem first, then attempt 1, ...: a quick pass@1 over the set."""
@@ -292,10 +310,13 @@ class ProofSearch:
             index = state.pending.popleft()
             if state.started_at is None:
                 state.started_at = time.monotonic()
+                deadline = state.started_at + self.config.search.problem_timeout_s
+                heapq.heappush(self._timeouts, (deadline, state.problem.name))
             seed = attempt_seed(self.config.search.seed, state.problem.name, index)
             future = self.proposer.propose(state.problem, index, seed)
             self._generations[future] = state.problem.name
             self._lost_attempts[future] = index
+            future.add_done_callback(self._completed.put)
             state.generations_in_flight += 1
             self._started_attempts += 1
 
@@ -322,6 +343,7 @@ class ProofSearch:
             future = self.dispatcher.submit(key, problem_text, proposal.candidate)
             self._checks[future] = (proposal, key, digest)
             state.checks_in_flight.add(key)
+            future.add_done_callback(self._completed.put)
 
     # ------------------------------------------------------------------ results
     def _on_generation(self, future: Future[Proposal]) -> None:
@@ -417,15 +439,18 @@ class ProofSearch:
         state.skipped += len(state.pending)
         self.stats.skipped += len(state.pending)
         state.pending.clear()
+        state.hashes = {}  # nothing is checked for a closed problem again: its dedup table can go
         if state.checks_in_flight:
             self.dispatcher.cancel(sorted(state.checks_in_flight))
 
     # ------------------------------------------------------------------ budgets and the end
     def _enforce_budgets(self) -> None:
+        """Per-problem time limits from a deadline heap (O(log problems), not a pass over every problem)."""
         now = time.monotonic()
-        limit = self.config.search.problem_timeout_s
-        for state in self.states.values():
-            if not state.closed and state.started_at is not None and now - state.started_at > limit:
+        while self._timeouts and self._timeouts[0][0] < now:
+            _, name = heapq.heappop(self._timeouts)
+            state = self.states[name]
+            if not state.closed:
                 state.closed = True
                 state.status = "timeout"
                 self._stop_problem(state)

@@ -1,7 +1,8 @@
 """The run store: every run, problem, sample, attempt, verdict and solution, in one SQLite file.
 
-WAL mode, one writer thread, batched transactions: producers enqueue rows and never wait on the disk;
-`flush()` makes everything enqueued so far durable. A crash loses at most what was still queued (the
+WAL mode, one writer thread, batched transactions: producers enqueue rows and never wait on the disk (nor wake
+the writer: it collects a batch by polling, so a row costs its producer a queue append); `flush()` makes
+everything enqueued so far durable. A crash loses at most what was still queued (the
 in-flight attempts); re-opening a run id resumes from what is on disk.
 """
 
@@ -20,6 +21,7 @@ from typing import Any
 import sqlite_utils
 
 SCHEMA_VERSION = 1
+_POLL_S = 0.005  # how often the writer looks for more rows while a batch fills (a flush waits at most this)
 
 _TABLES: dict[str, tuple[dict[str, Any], Any, list[list[str]]]] = {
     "runs": (
@@ -128,10 +130,13 @@ class RunProgress:
     solved: dict[str, int] = field(default_factory=dict)  # problem -> winning attempt index
     finished: dict[str, set[int]] = field(default_factory=dict)  # problem -> attempt indices with a result
     proof_hashes: dict[str, dict[str, int]] = field(default_factory=dict)  # problem -> hash -> attempt index
+    # problem -> attempts with a result, for problems with nothing left to do (solved, or every planned
+    # attempt finished): counted from the index alone, never read row by row (only with `planned`)
+    closed: dict[str, int] = field(default_factory=dict)
 
     @property
     def attempts_done(self) -> int:
-        return sum(len(v) for v in self.finished.values())
+        return sum(len(v) for v in self.finished.values()) + sum(self.closed.values())
 
 
 def _statement(table: str, columns: tuple[str, ...], pk: Any, mode: str) -> str:
@@ -156,7 +161,7 @@ class RunStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = self._connect()
         self._create_schema()
-        self._queue: queue.Queue[tuple[str, Any] | None] = queue.Queue()
+        self._queue: queue.SimpleQueue[tuple[str, Any] | None] = queue.SimpleQueue()
         self._batch_size = batch_size
         self._flush_interval = flush_interval
         self._error: BaseException | None = None
@@ -194,23 +199,30 @@ class RunStore:
             self._wconn.close()
 
     def _drain(self) -> None:
+        """Batches of up to `batch_size` rows or `flush_interval` seconds; a flush or close commits at once.
+
+        After the first item the writer takes what is queued without blocking and sleeps between looks: a
+        producer's put then never wakes a thread (waking the writer per row cost the driver a thread switch
+        and a GIL hand-over for every row).
+        """
         while True:
-            item = self._queue.get()
-            if item is None:
-                return
-            batch = [item]
+            batch = [self._queue.get()]
             deadline = time.monotonic() + self._flush_interval
-            stop = False
-            while len(batch) < self._batch_size:
-                try:
-                    nxt = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
-                except queue.Empty:
+            while True:
+                while len(batch) < self._batch_size and batch[-1] is not None and batch[-1][0] != "event":
+                    try:
+                        batch.append(self._queue.get_nowait())
+                    except queue.Empty:
+                        break
+                left = deadline - time.monotonic()
+                if len(batch) >= self._batch_size or batch[-1] is None or batch[-1][0] == "event" or left <= 0:
                     break
-                if nxt is None:
-                    stop = True
-                    break
-                batch.append(nxt)
-            self._commit(batch)
+                time.sleep(min(left, _POLL_S))
+            stop = batch[-1] is None
+            if stop:
+                batch.pop()
+            if batch:
+                self._commit(batch)
             if stop:
                 return
 
@@ -223,8 +235,7 @@ class RunStore:
                 events.append(payload)
                 continue
             table, row, pk, mode = payload
-            columns = tuple(row)
-            groups.setdefault((table, columns, pk, mode), []).append(tuple(row[c] for c in columns))
+            groups.setdefault((table, tuple(row), pk, mode), []).append(tuple(row.values()))
         conn = self._wconn
         try:
             conn.execute("begin immediate")
@@ -331,18 +342,38 @@ class RunStore:
         self._put("solutions", {**row, "created": time.time()}, ("run_id", "problem"), mode="ignore")
 
     # ------------------------------------------------------------------ reading
-    def progress(self, run_id: str) -> RunProgress:
-        """Solved problems, finished attempts and known proof hashes: O(attempts of this run), indexed."""
+    def progress(self, run_id: str, *, planned: int | None = None) -> RunProgress:
+        """Solved problems, finished attempts and known proof hashes, to resume a run.
+
+        Without `planned`, every attempt row of the run is read. With it (attempts per problem), problems that
+        are solved or have all `planned` attempts finished are only counted (an index-only query) and go to
+        `closed`; rows are read for the open ones alone, so resuming a finished run does not re-read its history.
+        """
         progress = RunProgress()
         for row in self._db.query("select problem, attempt_index from solutions where run_id = ?", [run_id]):
             progress.solved[row["problem"]] = row["attempt_index"]
-        query = "select problem, attempt_index, proof_hash, status from attempts where run_id = ?"
-        for row in self._db.conn.execute(query, [run_id]):
-            problem, index, proof_hash, status = row
+        conn = self._db.conn
+        scan = "select problem, attempt_index, proof_hash, status from attempts where run_id = ?"
+        if planned is None:
+            self._read_progress(progress, conn.execute(scan, [run_id]))
+            return progress
+        per_problem = conn.execute(
+            "select problem, count(*), sum(attempt_index < ?) from attempts where run_id = ? group by problem",
+            [planned, run_id],
+        )
+        for problem, count, below in per_problem.fetchall():
+            if problem in progress.solved or count == below == planned:
+                progress.closed[problem] = count
+            else:
+                self._read_progress(progress, conn.execute(scan + " and problem = ?", [run_id, problem]))
+        return progress
+
+    @staticmethod
+    def _read_progress(progress: RunProgress, rows: Iterable[tuple[Any, ...]]) -> None:
+        for problem, index, proof_hash, status in rows:
             progress.finished.setdefault(problem, set()).add(index)
             if proof_hash and status == "checked":
                 progress.proof_hashes.setdefault(problem, {}).setdefault(proof_hash, index)
-        return progress
 
     def samples_for(self, run_id: str, problem: str, attempt_index: int) -> list[dict[str, Any]]:
         query = "select * from samples where run_id = ? and problem = ? and attempt_index = ? order by stage, k"
