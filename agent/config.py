@@ -24,6 +24,7 @@ class SearchConfig(_Section):
     total_timeout_s: float | None = Field(None, gt=0)
     max_total_attempts: int | None = Field(None, ge=1)
     seed: int = Field(0, ge=0)
+    repair_rounds: int = Field(0, ge=0, description="times a rejected proof is sent back with Isabelle's messages")
 
 
 class IsabelleConfig(_Section):

@@ -32,6 +32,7 @@ class Proposal:
     error: str | None = None
     problem_text: str | None = None  # the theory to check against, when not the benchmark's (autoformalization)
     requeues: int = 0  # times its check was lost with a checker actor
+    repair_round: int = 0  # 0: a first proof; r: the r-th repair of this attempt's proof
 
 
 class Proposer(Protocol):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import collections
 import hashlib
 import heapq
+import json
 import logging
 import queue
 import time
@@ -102,6 +103,29 @@ class CheckDispatcher:
                 log.debug("closing checker actor: %s", exc)
             self._ray.kill(actor, no_restart=True)
         self.actors = []
+
+
+#: verdicts worth a repair round: Isabelle (or the audit) said what is wrong
+REPAIRABLE = frozenset({"failed", "timeout", "rejected"})
+
+
+@dataclass(frozen=True)
+class _Repair:
+    problem: str
+    attempt_index: int
+    round: int
+    candidate: str
+    verdict: dict[str, Any]
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> _Repair:
+        """From the attempt row of the proof to repair (a resumed run rebuilds what the verdict said)."""
+        verdict = {
+            "kind": row["verdict_kind"],
+            "reason": row["reason"],
+            **{k: json.loads(row[k] or "[]") for k in ("steps", "messages", "findings")},
+        }
+        return cls(row["problem"], row["attempt_index"], row["repair_round"] + 1, row["candidate"], verdict)
 
 
 @dataclass
@@ -229,7 +253,21 @@ class ProofSearch:
         )
         self._started_attempts = 0
         self._generation_failures = 0
-        self._lost_attempts: dict[Future[Proposal], int] = {}
+        # what to retry when a generation fails: ("attempt", index) or ("repair", _Repair)
+        self._lost_attempts: dict[Future[Proposal], tuple[str, Any]] = {}
+        self._repairs: collections.deque[_Repair] = collections.deque()
+        self._can_repair = config.search.repair_rounds > 0 and hasattr(proposer, "repair")
+        for name, rows in progress.open_repairs.items():
+            state = self.states.get(name)
+            if state is None or state.closed:
+                continue
+            for row in rows:
+                if row["attempt_index"] in state.pending:
+                    state.pending.remove(row["attempt_index"])
+                if self._can_repair:
+                    self._repairs.append(_Repair.from_row(row))
+                else:  # repairs were switched off since: the attempt ends with its last proof
+                    state.pending.appendleft(row["attempt_index"])
         # futures report here when done: the loop waits on one queue, not on every future in flight
         self._completed: queue.SimpleQueue[Future[Any]] = queue.SimpleQueue()
         self._timeouts: list[tuple[float, str]] = []  # (deadline, problem) heap of started problems
@@ -242,7 +280,8 @@ class ProofSearch:
                 self._enforce_budgets()
                 self._start_generations(order)
                 self._start_checks()
-                if not self._generations and not self._checks and not self._ready and self._exhausted():
+                idle = not self._generations and not self._checks and not self._ready and not self._repairs
+                if idle and self._exhausted():
                     break
                 if not self._generations and not self._checks:
                     continue
@@ -296,7 +335,25 @@ class ProofSearch:
             return False
         return self._deadline is None or time.monotonic() < self._deadline
 
+    def _start_repairs(self) -> None:
+        while self._repairs and len(self._generations) < self.max_generations:
+            repair = self._repairs.popleft()
+            state = self.states[repair.problem]
+            if state.closed:
+                state.skipped += 1
+                self.stats.skipped += 1
+                continue
+            seed = attempt_seed(self.config.search.seed, repair.problem, repair.attempt_index)
+            future = self.proposer.repair(  # type: ignore[attr-defined]
+                state.problem, repair.attempt_index, repair.round, repair.candidate, repair.verdict, seed
+            )
+            self._generations[future] = repair.problem
+            self._lost_attempts[future] = ("repair", repair)
+            future.add_done_callback(self._completed.put)
+            state.generations_in_flight += 1
+
     def _start_generations(self, order: Iterator[ProblemState]) -> None:
+        self._start_repairs()
         while (
             len(self._generations) < self.max_generations
             and len(self._ready) + len(self._generations) < self.max_checks
@@ -315,7 +372,7 @@ class ProofSearch:
             seed = attempt_seed(self.config.search.seed, state.problem.name, index)
             future = self.proposer.propose(state.problem, index, seed)
             self._generations[future] = state.problem.name
-            self._lost_attempts[future] = index
+            self._lost_attempts[future] = ("attempt", index)
             future.add_done_callback(self._completed.put)
             state.generations_in_flight += 1
             self._started_attempts += 1
@@ -338,7 +395,7 @@ class ProofSearch:
                 self.stats.deduplicated += 1
                 continue
             state.hashes[digest] = proposal.attempt_index
-            key = f"{self.run_id}/{proposal.problem}/{proposal.attempt_index}"
+            key = f"{self.run_id}/{proposal.problem}/{proposal.attempt_index}/{proposal.repair_round}"
             problem_text = proposal.problem_text or state.problem.theory_text
             future = self.dispatcher.submit(key, problem_text, proposal.candidate)
             self._checks[future] = (proposal, key, digest)
@@ -359,7 +416,11 @@ class ProofSearch:
                     f"generation failed {self._generation_failures} times in a row; last: {exc}"
                 ) from exc
             log.warning("generation for %s failed (%s); the attempt is retried", name, exc)
-            state.pending.appendleft(self._lost_attempts.pop(future))
+            kind, what = self._lost_attempts.pop(future)
+            if kind == "repair":
+                self._repairs.appendleft(what)
+            else:
+                state.pending.appendleft(what)
             return
         self._lost_attempts.pop(future, None)
         self._generation_failures = 0
@@ -392,20 +453,38 @@ class ProofSearch:
             self._record(proposal, status="cancelled", proof_hash=digest)
             self.stats.cancelled += 1
             return
-        self._record(proposal, status="checked", proof_hash=digest, verdict=verdict)
+        repair = (
+            self._can_repair
+            and verdict["kind"] in REPAIRABLE
+            and proposal.repair_round < self.config.search.repair_rounds
+            and not state.closed
+        )
+        self._record(proposal, status="checked", proof_hash=digest, verdict=verdict, final=int(not repair))
         self.stats.checked += 1
+        if repair:
+            self._repairs.append(
+                _Repair(
+                    proposal.problem, proposal.attempt_index, proposal.repair_round + 1, proposal.candidate, verdict
+                )
+            )
         if verdict["kind"] == "proved" and not state.solved:
             self._solved(state, proposal, verdict)
 
-    def _record(self, proposal: Proposal, *, status: str, verdict: dict[str, Any] | None = None, **extra: Any) -> None:
+    def _record(
+        self, proposal: Proposal, *, status: str, verdict: dict[str, Any] | None = None, final: int = 1, **extra: Any
+    ) -> None:
+        """One attempt row; an attempt is done (and counted) with its final row, after its last repair."""
         state = self.states[proposal.problem]
-        state.finished += 1
-        if state.finished == 1:
-            self.stats.attempted += 1
-        self.stats.attempts_done += 1
+        if final:
+            state.finished += 1
+            if state.finished == 1:
+                self.stats.attempted += 1
+            self.stats.attempts_done += 1
         row: dict[str, Any] = {
             "problem": proposal.problem,
             "attempt_index": proposal.attempt_index,
+            "repair_round": proposal.repair_round,
+            "final": final,
             "status": status,
             "candidate": proposal.candidate,
             **extra,

@@ -91,7 +91,9 @@ _TABLES: dict[str, tuple[dict[str, Any], Any, list[list[str]]]] = {
             "run_id": str,
             "problem": str,
             "attempt_index": int,
-            "status": str,  # checked | dedup | cancelled
+            "repair_round": int,  # 0, or the repair round whose proof this is
+            "final": int,  # 1 when nothing follows this row for the attempt (no further repair)
+            "status": str,  # checked | dedup | unparsed | cancelled
             "candidate": str,
             "proof_hash": str,
             "dedup_of": int,
@@ -109,7 +111,7 @@ _TABLES: dict[str, tuple[dict[str, Any], Any, list[list[str]]]] = {
             "created": float,
         },
         "id",
-        [["run_id", "problem", "attempt_index"]],
+        [["run_id", "problem", "attempt_index", "repair_round"]],
     ),
     "solutions": (
         {"run_id": str, "problem": str, "attempt_index": int, "proof": str, "created": float},
@@ -133,6 +135,8 @@ class RunProgress:
     # problem -> attempts with a result, for problems with nothing left to do (solved, or every planned
     # attempt finished): counted from the index alone, never read row by row (only with `planned`)
     closed: dict[str, int] = field(default_factory=dict)
+    # problem -> attempts whose last proof failed and awaits a repair: the last attempt row of each
+    open_repairs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     @property
     def attempts_done(self) -> int:
@@ -331,7 +335,7 @@ class RunStore:
         self._put("samples", row, "id", mode="ignore")
 
     def record_attempt(self, run_id: str, attempt: dict[str, Any]) -> None:
-        row = {"run_id": run_id, "created": time.time(), **attempt}
+        row = {"run_id": run_id, "created": time.time(), "repair_round": 0, "final": 1, **attempt}
         for key in ("steps", "messages", "findings", "timings"):
             if key in row and not isinstance(row[key], str):
                 row[key] = _json(row[key])
@@ -353,12 +357,14 @@ class RunStore:
         for row in self._db.query("select problem, attempt_index from solutions where run_id = ?", [run_id]):
             progress.solved[row["problem"]] = row["attempt_index"]
         conn = self._db.conn
-        scan = "select problem, attempt_index, proof_hash, status from attempts where run_id = ?"
+        scan = "select problem, attempt_index, proof_hash, status, final from attempts where run_id = ?"
         if planned is None:
             self._read_progress(progress, conn.execute(scan, [run_id]))
+            self._read_open_repairs(progress, run_id, None)
             return progress
         per_problem = conn.execute(
-            "select problem, count(*), sum(attempt_index < ?) from attempts where run_id = ? group by problem",
+            "select problem, sum(final != 0), sum(final != 0 and attempt_index < ?) from attempts where run_id = ? "
+            "group by problem",
             [planned, run_id],
         )
         for problem, count, below in per_problem.fetchall():
@@ -366,14 +372,31 @@ class RunStore:
                 progress.closed[problem] = count
             else:
                 self._read_progress(progress, conn.execute(scan + " and problem = ?", [run_id, problem]))
+                self._read_open_repairs(progress, run_id, problem)
         return progress
 
     @staticmethod
     def _read_progress(progress: RunProgress, rows: Iterable[tuple[Any, ...]]) -> None:
-        for problem, index, proof_hash, status in rows:
-            progress.finished.setdefault(problem, set()).add(index)
+        for problem, index, proof_hash, status, final in rows:
+            if final != 0:
+                progress.finished.setdefault(problem, set()).add(index)
             if proof_hash and status == "checked":
                 progress.proof_hashes.setdefault(problem, {}).setdefault(proof_hash, index)
+
+    def _read_open_repairs(self, progress: RunProgress, run_id: str, problem: str | None) -> None:
+        """Attempts whose latest row is a failed proof waiting for its repair (no final row yet)."""
+        query = (
+            "select * from attempts a where run_id = ? and final = 0"
+            + (" and problem = ?" if problem is not None else "")
+            + " and repair_round = (select max(repair_round) from attempts b where b.run_id = a.run_id"
+            " and b.problem = a.problem and b.attempt_index = a.attempt_index)"
+            " and not exists (select 1 from attempts c where c.run_id = a.run_id and c.problem = a.problem"
+            " and c.attempt_index = a.attempt_index and c.final = 1)"
+        )
+        params = [run_id] if problem is None else [run_id, problem]
+        for row in self._db.query(query, params):
+            if row["problem"] not in progress.solved:
+                progress.open_repairs.setdefault(row["problem"], []).append(row)
 
     def samples_for(self, run_id: str, problem: str, attempt_index: int) -> list[dict[str, Any]]:
         query = "select * from samples where run_id = ? and problem = ? and attempt_index = ? order by stage, k"

@@ -242,7 +242,8 @@ class SubgoalProposer:
             "finish_reason": completion.finish_reason,
         }
         text = parsed.value if parsed.ok else None
-        return Proposal(problem.name, attempt_index, text, [sample], None if text else "the repair could not be parsed")
+        error = None if text else "the repair could not be parsed"
+        return Proposal(problem.name, attempt_index, text, [sample], error, repair_round=round_index)
 
     def _autoformalize(
         self, problem: ProblemLike, seed: int, samples: list[dict[str, Any]]

@@ -313,8 +313,14 @@ def _json_field(text: str | None, default: Any) -> Any:
 
 
 def _outcomes(attempts: Sequence[Mapping[str, Any]]) -> list[str]:
-    """Sample outcomes of one problem's attempts (module docstring): success/failure, others dropped."""
-    by_index = {a["attempt_index"]: a for a in attempts}
+    """Sample outcomes of one problem's attempts (module docstring): success/failure, others dropped.
+
+    An attempt is one sample with the outcome of its final row (after its last repair round); a duplicate takes
+    the verdict of the checked proof it repeats (same attempt index and proof hash).
+    """
+    checked = [a for a in attempts if a.get("status") == "checked"]
+    by_proof = {(a["attempt_index"], a.get("proof_hash")): a for a in checked}
+    by_index = {a["attempt_index"]: a for a in checked if a.get("final") != 0}
 
     def outcome(row: Mapping[str, Any], depth: int = 0) -> str | None:
         status = row.get("status")
@@ -324,11 +330,11 @@ def _outcomes(attempts: Sequence[Mapping[str, Any]]) -> list[str]:
         if status == "unparsed":
             return FAILURE
         if status == "dedup" and depth < 8:
-            original = by_index.get(row.get("dedup_of"))
+            original = by_proof.get((row.get("dedup_of"), row.get("proof_hash"))) or by_index.get(row.get("dedup_of"))
             return outcome(original, depth + 1) if original is not None else None
         return None
 
-    return [o for o in (outcome(a) for a in attempts) if o is not None]
+    return [o for o in (outcome(a) for a in attempts if a.get("final") != 0) if o is not None]
 
 
 def load_run(store: RunStore, run_id: str) -> RunData:

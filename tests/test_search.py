@@ -207,3 +207,74 @@ def test_a_driver_killed_mid_run_resumes_without_redoing_finished_work(isabelle,
             (p.name, 0) for p in PROBLEMS
         )  # every attempt exactly once
         assert set(store.solutions("killed")) == SOLVABLE
+
+
+class Repairing:
+    """A proposer whose first proof is wrong and whose repair (given Isabelle's messages) is right."""
+
+    name = "repairing"
+    WRONG = 'proof -\n  have c1: "x = 0" using h0 sledgehammer\n  show ?thesis using h0 sledgehammer\nqed'
+    RIGHT = "using assms sledgehammer"
+
+    def __init__(self) -> None:
+        self.proposed: list[tuple[str, int]] = []
+        self.repaired: list[tuple[str, int, int, str]] = []
+
+    def propose(self, problem, attempt_index, seed):
+        from concurrent.futures import Future
+
+        from agent.proposers import Proposal
+
+        self.proposed.append((problem.name, attempt_index))
+        future: Future = Future()
+        future.set_result(Proposal(problem.name, attempt_index, self.WRONG))
+        return future
+
+    def repair(self, problem, attempt_index, round_index, candidate, verdict, seed):
+        from concurrent.futures import Future
+
+        from agent.proposers import Proposal
+        from agent.subgoal_proposer import verdict_feedback
+
+        self.repaired.append((problem.name, attempt_index, round_index, verdict_feedback(verdict)))
+        future: Future = Future()
+        future.set_result(Proposal(problem.name, attempt_index, self.RIGHT, repair_round=round_index))
+        return future
+
+    def models(self):
+        return {}
+
+    def close(self):
+        pass
+
+
+def test_a_rejected_proof_is_repaired_from_isabelles_messages(isabelle, tmp_path, ray_local):
+    server, _ = isabelle
+    proposer = Repairing()
+    problems = [PROBLEMS[2], PROBLEMS[4]]
+    with RunStore(tmp_path / "runs.sqlite") as store:
+        stats = search_toys(store, "rep", server, cfg=config(repair_rounds=1), problems=problems, proposer=proposer)
+        assert stats.solved == 2 and stats.attempts_done == 2
+        assert sorted(r[:3] for r in proposer.repaired) == [("toy2", 0, 1), ("toy4", 0, 1)]
+        assert all("line 2: no tactic closed this step" in r[3] for r in proposer.repaired)
+        rows = [(a["problem"], a["repair_round"], a["final"], a["verdict_kind"]) for a in store.attempts("rep")]
+        assert sorted(rows) == [
+            ("toy2", 0, 0, "failed"),
+            ("toy2", 1, 1, "proved"),
+            ("toy4", 0, 0, "failed"),
+            ("toy4", 1, 1, "proved"),
+        ]
+
+
+def test_a_run_stopped_before_a_repair_resumes_with_the_repair(isabelle, tmp_path, ray_local):
+    server, _ = isabelle
+    with RunStore(tmp_path / "runs.sqlite") as store:
+        first = Repairing()
+        search_toys(store, "rep2", server, cfg=config(repair_rounds=0), problems=[PROBLEMS[2]], proposer=first)
+        assert store.attempts("rep2")[0]["final"] == 1  # no repairs configured: the attempt ended failed
+        # the same failure, recorded as awaiting its repair (as a run killed right after the check leaves it)
+        store._db.conn.execute("update attempts set final = 0 where run_id = 'rep2'")
+        again = Repairing()
+        stats = search_toys(store, "rep2", server, cfg=config(repair_rounds=1), problems=[PROBLEMS[2]], proposer=again)
+        assert again.proposed == [] and [r[:3] for r in again.repaired] == [("toy2", 0, 1)]
+        assert stats.solved == 1
