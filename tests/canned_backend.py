@@ -19,6 +19,9 @@ PROOF = (
 )
 
 
+STATEMENT = 'theorem toy2:\n  fixes x :: nat\n  assumes h0: "x = 2"\n  shows "2 + x = 4"\n'
+
+
 class CannedBackend(Backend):
     def __init__(self) -> None:
         self.calls = 0
@@ -27,7 +30,14 @@ class CannedBackend(Backend):
         self.calls += 1
         out = []
         for prompt in prompts:
-            text = SUBGOALS if prompt.rstrip().endswith("### Subgoals") else PROOF
+            end = prompt.rstrip()
+            text = (
+                SUBGOALS
+                if end.endswith("### Subgoals")
+                else STATEMENT
+                if end.endswith("### Formal statement")
+                else PROOF
+            )
             out.append([Completion(text, len(prompt.split()), len(text.split()), "stop")] * params.n)
         return out
 

@@ -138,3 +138,39 @@ def test_persistent_generation_errors_stop_the_run_loudly(standin, tmp_path, ray
     server = standin(rename_theories=True, choose_transcript=ScriptedProver(SCRIPT))
     with RunStore(tmp_path / "runs.sqlite") as store, pytest.raises(SearchAborted, match="model server unreachable"):
         search_toys(store, "broken", server, proposer=Broken())
+
+
+def test_autoformalized_statements_are_validated_by_isabelle_then_proved(standin, tmp_path, ray_local):
+    import ray
+
+    import tests.canned_backend as canned
+    from agent.run import start_checkers
+    from agent.subgoal_proposer import SubgoalProposer
+
+    ray.cloudpickle.register_pickle_by_value(canned)
+    prover = ScriptedProver({"x = x": {"by auto"}, "?thesis": {"by simp"}})
+    server = standin(rename_theories=True, choose_transcript=prover)
+    cfg = parse_config(
+        {
+            "search": {"prover": "subgoal"},
+            "generation": {"model": "canned", "num_cpus": 0.25, "autoformalize": True, "statement_samples": 2},
+            "checking": {"tactic_timeout": 5, "sledgehammer_timeout": 2},
+        }
+    )
+    problem = PROBLEMS[2].__class__(**{**PROBLEMS[2].__dict__, "informal_statement": "If x = 2 then x + 2 = 4."})
+    dispatcher = start_checkers(cfg, address_of(server), cache_path="")
+    try:
+        proposer = SubgoalProposer(
+            cfg.generation, statement_checker=dispatcher.check_statement, backend_factory=lambda m: canned.CannedBackend
+        )
+        with RunStore(tmp_path / "runs.sqlite") as store:
+            stats = search_toys(store, "auto", server, cfg=cfg, problems=[problem], proposer=proposer)
+            assert stats.solved == 1
+            stages = [s["stage"] for s in store.samples_for("auto", "toy2", 0)]
+            assert stages.count("statement") == 2 and "proof" in stages
+        # the statement was checked on its own (with `sorry`, quick_and_dirty on) before any proof of it
+        statement_probe = next(t for t in prover.seen if "SXL_statement_" in t)
+        assert 'shows "2 + x = 4"' in statement_probe and "sorry" in statement_probe
+        assert 'shows "2 + x = 4"' in prover.seen[-1] and "sorry" not in prover.seen[-1]
+    finally:
+        dispatcher.close()
