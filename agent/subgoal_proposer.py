@@ -113,32 +113,33 @@ class SubgoalProposer:
         first = sum(1 for s in stage_samples if s["stage"] == str(role))
         for k, completion in enumerate(completions, start=first):
             parsed = parse_output(role, completion.text, problem, completion.finish_reason)
-            stage_samples.append(
-                {
-                    "stage": str(role),
-                    "k": k,
-                    "prompt": rendered.text,
-                    "completion": completion.text,
-                    "parsed": {"value": parsed.value, "problems": parsed.problems},
-                    "parse_ok": int(parsed.ok),
-                    "model": expert_of(completion) or model,  # e.g. proof/v1/r2 when routed to an expert
-                    "backend": cfg.backend,
-                    "prompt_name": ref.name,
-                    "prompt_version": f"{ref.version}:{ref.sha256}",
-                    "params": {
-                        "temperature": cfg.temperature,
-                        "top_p": cfg.top_p,
-                        "max_tokens": cfg.max_tokens,
-                        "n": n,
-                    },
-                    "seed": seed,
-                    "prompt_tokens": completion.prompt_tokens,
-                    "completion_tokens": completion.completion_tokens,
-                    "finish_reason": completion.finish_reason,
-                }
-            )
+            row = self._sample_row(str(role), k, rendered.text, completion, parsed, model, ref, n, seed)
+            stage_samples.append(row)
             results.append((parsed, rendered))
         return results
+
+    def _sample_row(
+        self, stage: str, k: int, prompt: str, completion: Any, parsed: Any, model: str, ref: Any, n: int, seed: int
+    ) -> dict[str, Any]:
+        """A samples-table row: the prompt, the completion, what parsing made of it, and full provenance."""
+        cfg = self.config
+        return {
+            "stage": stage,
+            "k": k,
+            "prompt": prompt,
+            "completion": completion.text,
+            "parsed": {"value": parsed.value, "problems": parsed.problems},
+            "parse_ok": int(parsed.ok),
+            "model": expert_of(completion) or model,  # e.g. proof/v1/r2 when routed to an expert
+            "backend": cfg.backend,
+            "prompt_name": ref.name,
+            "prompt_version": f"{ref.version}:{ref.sha256}",
+            "params": {"temperature": cfg.temperature, "top_p": cfg.top_p, "max_tokens": cfg.max_tokens, "n": n},
+            "seed": seed,
+            "prompt_tokens": completion.prompt_tokens,
+            "completion_tokens": completion.completion_tokens,
+            "finish_reason": completion.finish_reason,
+        }
 
     def _attempt(self, problem: ProblemLike, attempt_index: int, seed: int) -> Proposal:
         cfg = self.config
@@ -224,23 +225,7 @@ class SubgoalProposer:
         )
         completion = completions[0]
         parsed = parse_proof(completion.text, formal, completion.finish_reason)
-        sample = {
-            "stage": "repair",
-            "k": round_index,
-            "prompt": prompt,
-            "completion": completion.text,
-            "parsed": {"value": parsed.value, "problems": parsed.problems},
-            "parse_ok": int(parsed.ok),
-            "model": model,
-            "backend": cfg.backend,
-            "prompt_name": template.ref.name,
-            "prompt_version": f"{template.ref.version}:{template.ref.sha256}",
-            "params": {"temperature": cfg.temperature, "top_p": cfg.top_p, "max_tokens": cfg.max_tokens, "n": 1},
-            "seed": seed,
-            "prompt_tokens": completion.prompt_tokens,
-            "completion_tokens": completion.completion_tokens,
-            "finish_reason": completion.finish_reason,
-        }
+        sample = self._sample_row("repair", round_index, prompt, completion, parsed, model, template.ref, 1, seed)
         text = parsed.value if parsed.ok else None
         error = None if text else "the repair could not be parsed"
         return Proposal(problem.name, attempt_index, text, [sample], error, repair_round=round_index)

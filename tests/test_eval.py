@@ -174,3 +174,31 @@ def test_autoformalized_statements_are_validated_by_isabelle_then_proved(standin
         assert 'shows "2 + x = 4"' in prover.seen[-1] and "sorry" not in prover.seen[-1]
     finally:
         dispatcher.close()
+
+
+def test_the_subgoal_proposer_repairs_from_the_verdict(ray_local):
+    import ray
+
+    import tests.canned_backend as canned
+    from agent.subgoal_proposer import SubgoalProposer
+
+    ray.cloudpickle.register_pickle_by_value(canned)
+    cfg = parse_config({"search": {"prover": "subgoal"}, "generation": {"model": "canned", "num_cpus": 0.25}})
+    proposer = SubgoalProposer(cfg.generation, backend_factory=lambda model: canned.CannedBackend)
+    verdict = {
+        "kind": "failed",
+        "reason": "no tactic closed the sledgehammer steps on lines 2",
+        "steps": [{"line": 2, "closed_by": None, "tried": ["by auto", "by simp"]}],
+        "messages": [{"line": 3, "text": "Failed to finish proof"}],
+        "findings": [],
+    }
+    try:
+        proposal = proposer.repair(PROBLEMS[2], 0, 1, 'proof -\n  have c1: "x = 0" sledgehammer\nqed', verdict, 5)
+        proposal = proposal.result(timeout=60)
+    finally:
+        proposer.close()
+    assert proposal.repair_round == 1 and proposal.candidate == canned.PROOF.strip()
+    (sample,) = proposal.samples
+    assert (sample["stage"], sample["k"], sample["prompt_name"]) == ("repair", 1, "repair")
+    assert "line 2: no tactic closed this step (tried: by auto, by simp)" in sample["prompt"]
+    assert "line 3: Failed to finish proof" in sample["prompt"]
