@@ -402,6 +402,14 @@ class RunStore:
         query = "select * from samples where run_id = ? and problem = ? and attempt_index = ? order by stage, k"
         return list(self._db.query(query, [run_id, problem, attempt_index]))
 
+    def sample_token_totals(self, run_id: str) -> dict[str, tuple[int, int, int, int]]:
+        """Per problem: (samples, prompt tokens, completion tokens, samples without a completion count), one query."""
+        query = (
+            "select problem, count(*), coalesce(sum(prompt_tokens), 0), coalesce(sum(completion_tokens), 0), "
+            "sum(completion_tokens is null) from samples where run_id = ? group by problem"
+        )
+        return {row[0]: tuple(row[1:]) for row in self._db.conn.execute(query, [run_id])}
+
     def problems(self, run_id: str) -> list[dict[str, Any]]:
         return list(self._db.query("select * from problems where run_id = ? order by name", [run_id]))
 

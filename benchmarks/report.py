@@ -361,6 +361,7 @@ def load_run(store: RunStore, run_id: str) -> RunData:
         wall_s=max(0.0, (run.get("updated") or created) - created),
     )
     problems: dict[str, ProblemRecord] = {}
+    tokens = store.sample_token_totals(run_id)
     for row in store.problems(run_id):
         name = row["name"]
         attempts = attempts_by_problem.get(name, [])
@@ -386,15 +387,11 @@ def load_run(store: RunStore, run_id: str) -> RunData:
             record.winning_attempt = _winning_attempt(attempts, record.proof)
             solved_at = row.get("solved_at") or _proved_at(attempts, record.winning_attempt)
             record.solved_after_s = max(0.0, solved_at - created) if solved_at else None
-        indices = {a["attempt_index"] for a in attempts} | set(range(row.get("attempts_planned") or 0))
-        for index in sorted(indices):
-            for sample in store.samples_for(run_id, name, index):
-                cost.samples += 1
-                cost.prompt_tokens += sample.get("prompt_tokens") or 0
-                if sample.get("completion_tokens") is None:
-                    cost.samples_without_token_count += 1
-                else:
-                    record.tokens += sample["completion_tokens"]
+        samples, prompt_tokens, completion_tokens, uncounted = tokens.get(name, (0, 0, 0, 0))
+        cost.samples += samples
+        cost.prompt_tokens += prompt_tokens
+        cost.samples_without_token_count += uncounted
+        record.tokens += completion_tokens
         cost.completion_tokens += record.tokens
         cost.isabelle_s += record.isabelle_s
         problems[name] = record
