@@ -37,7 +37,7 @@ def _register_subcommands() -> None:
     from agent.cli_eval import eval_command, prove
     from agent.cli_generate import generate as generate_command
     from agent.cli_isabelle import isabelle_app
-    from agent.cli_iterate import iterate, iterate_report
+    from agent.cli_iterate import iterate, iterate_experts, iterate_report
     from agent.cli_problems import problems as problems_command
     from agent.cli_prompts import extend_tokenizer, prompts_app
     from agent.cli_report import report as report_command
@@ -53,6 +53,7 @@ def _register_subcommands() -> None:
     app.command(name="report")(report_command)
     app.command(name="iterate")(iterate)
     app.command(name="iterate-report")(iterate_report)
+    app.command(name="iterate-experts")(iterate_experts)
 
 
 @app.command()

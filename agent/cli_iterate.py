@@ -162,3 +162,23 @@ def iterate_report(
 
         Console().print(curve_table(loop_id, curve))
     raise typer.Exit(EXIT_OK if curve else EXIT_FAILED)
+
+
+def iterate_experts(
+    loop_id: Annotated[str, typer.Argument(help="the loop (see `subgoalxl iterate`)")],
+    out: Annotated[Path, typer.Option("--out", help="the experts file to write (TOML of [[expert]] tables)")],
+    store: Annotated[Path | None, typer.Option("--store", help="the run store; default DATA_DIR/runs.sqlite")] = None,
+) -> None:
+    """Write every model version of a loop as experts (`role/LOOP/rN`) for `[generation] experts_file`."""
+    from expert_iteration.experts import write_experts_file
+    from isabelle_env.user_dirs import data_dir
+
+    path = store or data_dir() / "runs.sqlite"
+    if not path.is_file():
+        raise fail(f"no run store at {path}: pass --store PATH")
+    try:
+        experts = write_experts_file(path, loop_id, out)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    typer.echo(f"{len(experts)} experts written to {out}: {', '.join(experts.names)}")
+    raise typer.Exit(EXIT_OK)
