@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from isabelle_env.theory_text import ProblemTheory
 
 app = typer.Typer(
     name="subgoalxl",
@@ -134,7 +137,7 @@ CandidateArg = Annotated[
 ]
 
 
-def _read_problem(path: Path):  # noqa: ANN202 - lazy import
+def _read_problem(path: Path) -> ProblemTheory:
     from isabelle_env.theory_text import TheoryParseError, parse_problem
 
     if not path.is_file():

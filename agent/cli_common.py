@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from isabelle_env.address import ServerAddress
 
 IsabelleOpt = Annotated[
     str | None,
@@ -36,7 +39,7 @@ def fail(message: str, code: int = EXIT_INFRA) -> typer.Exit:
     return typer.Exit(code)
 
 
-def server_address(server: str | None, password: str | None):  # noqa: ANN202 - lazy import
+def server_address(server: str | None, password: str | None) -> ServerAddress | None:
     if server is None:  # a password (perhaps from the environment) without a server is not used
         return None
     from isabelle_env.address import ServerAddress

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -18,6 +18,13 @@ from agent.cli_common import (
     fail,
     server_address,
 )
+
+if TYPE_CHECKING:
+    from agent.config import RunConfig
+    from agent.run import RunMeta
+    from agent.search import SearchStats
+    from agent.store import RunStore
+    from isabelle_env.address import ServerAddress
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="run configuration (TOML); see README")]
 RayOpt = Annotated[str | None, typer.Option("--ray-address", help="join a Ray cluster (default: start Ray here)")]
@@ -34,7 +41,7 @@ def _overrides(prover: str | None, isabelle: str | None, server: str | None, **s
     }
 
 
-def _load(config: Path | None, overrides: dict):  # noqa: ANN202 - lazy import
+def _load(config: Path | None, overrides: dict) -> RunConfig:
     from agent.config import ConfigError, load_config
 
     try:
@@ -43,20 +50,44 @@ def _load(config: Path | None, overrides: dict):  # noqa: ANN202 - lazy import
         raise fail(str(exc)) from None
 
 
-def _store(path: Path | None):  # noqa: ANN202
+def _store(path: Path | None) -> RunStore:
     from agent.store import RunStore
     from isabelle_env.user_dirs import data_dir
 
     return RunStore(path or data_dir() / "runs.sqlite")
 
 
-def _run(problems, meta, cfg, run_id, store_path, server, ray_address, as_json, title):  # noqa: ANN001,ANN202
-    from agent.progress import live_progress, stats_table
+def _isabelle_preflight(cfg: RunConfig, server: object, ray_address: str | None) -> None:
+    """Without a server or a cluster, checkers start Isabelle on this machine: find it before Ray starts."""
+    if server is not None or ray_address is not None or cfg.isabelle.server:
+        return
+    from isabelle_env.errors import IsabelleNotFoundError
+    from isabelle_env.installation import find_isabelle
+
+    try:
+        find_isabelle(cfg.isabelle.isabelle_path)
+    except IsabelleNotFoundError as exc:
+        raise fail(str(exc)) from None
+
+
+def _run(
+    problems: list[Any],
+    meta: RunMeta,
+    cfg: RunConfig,
+    run_id: str | None,
+    store_path: Path | None,
+    server: ServerAddress | None,
+    ray_address: str | None,
+    as_json: bool,
+    title: str,
+) -> tuple[str, SearchStats]:
+    from agent.progress import live_progress
     from agent.run import RunError, new_run_id, run_search
     from agent.search import SearchAborted
     from agent.store import StoreError
     from isabelle_env.errors import IsabelleError
 
+    _isabelle_preflight(cfg, server, ray_address)
     run_id = run_id or new_run_id(meta, cfg.search.prover)
     typer.echo(f"run {run_id}: {len(problems)} problems, prover {cfg.search.prover}", err=True)
     store = _store(store_path)
@@ -73,13 +104,15 @@ def _run(problems, meta, cfg, run_id, store_path, server, ray_address, as_json, 
                 on_progress=on_progress,
             )
     except (RunError, SearchAborted, StoreError, IsabelleError) as exc:
-        raise fail(f"{exc} (finished work is kept; resume with --run-id {run_id})") from None
+        started = store.run(run_id) is not None
+        hint = f" (finished work is kept; resume with --run-id {run_id})" if started else ""
+        raise fail(f"{exc}{hint}") from None
     except KeyboardInterrupt:
         typer.echo(f"interrupted; resume with --run-id {run_id}", err=True)
         raise typer.Exit(130) from None
     finally:
         store.close()
-    return run_id, stats, stats_table
+    return run_id, stats
 
 
 def eval_command(
@@ -126,7 +159,7 @@ def eval_command(
     cfg = _load(config, _overrides(prover, isabelle, isabelle_server, attempts_per_problem=attempts))
     meta = RunMeta(benchmark, split or "", problem_set.fingerprint)
     problems_list = list(problem_set.problems)
-    run_id, stats, stats_table = _run(
+    run_id, stats = _run(
         problems_list, meta, cfg, run_id, store, address, ray_address, as_json, f"{benchmark} {split or ''}"
     )
     solved = _solved_names(store, run_id)
@@ -147,6 +180,8 @@ def eval_command(
         typer.echo(json.dumps(summary))
     else:
         from rich.console import Console
+
+        from agent.progress import stats_table
 
         console = Console()
         console.print(stats_table(stats, f"run {run_id}"))
@@ -192,7 +227,7 @@ def prove(
     address = server_address(isabelle_server, password)
     cfg = _load(config, _overrides(prover, isabelle, isabelle_server, attempts_per_problem=attempts))
     meta = RunMeta("prove", "", f"{problem.name}")
-    run_id, stats, _ = _run([problem], meta, cfg, None, store, address, ray_address, True, problem.name)
+    run_id, stats = _run([problem], meta, cfg, None, store, address, ray_address, True, problem.name)
     store_obj = _store(store)
     try:
         proof = store_obj.solutions(run_id).get(problem.name)

@@ -15,6 +15,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -59,8 +60,7 @@ class CheckCache:
             self.misses += 1
             return None
         self.hits += 1
-        verdict = Verdict.from_json(json.loads(rows[0]["verdict"]))
-        return Verdict(**{**verdict.__dict__, "cached": True})
+        return replace(Verdict.from_json(json.loads(rows[0]["verdict"])), cached=True)
 
     def put_verdict(self, key: str, verdict: Verdict) -> None:
         if verdict.kind not in CACHEABLE:

@@ -7,7 +7,6 @@ import pytest
 from isabelle_env.check_cache import CheckCache
 from isabelle_env.checker import CheckerConfig, ProofChecker
 from isabelle_env.session_pool import SessionPool, SessionPoolConfig
-from isabelle_env.theory_text import parse_problem
 from isabelle_env.verdict import VerdictKind
 from tests.conftest import address_of
 from tests.scripted_prover import ScriptedProver
@@ -177,12 +176,6 @@ def test_unsound_settings_are_refused(standin):
         CheckerConfig(tactics=("sorry",))
     with pytest.raises(ValueError, match="not allowed"):
         CheckerConfig(tactics=("by (tactic \\<open>all_tac\\<close>)",))
-
-
-def test_problem_parsing_is_shared_with_the_miniF2F_files(shared):
-    text = (shared / "datasets/minif2f/isabelle/valid/mathd_algebra_10.thy").read_text()
-    problem = parse_problem(text)
-    assert problem.theorem_name == "mathd_algebra_10"
 
 
 def test_cli_audit_and_verify(standin, tmp_path, monkeypatch):

@@ -202,3 +202,16 @@ def test_the_subgoal_proposer_repairs_from_the_verdict(ray_local):
     assert (sample["stage"], sample["k"], sample["prompt_name"]) == ("repair", 1, "repair")
     assert "line 2: no tactic closed this step (tried: by auto, by simp)" in sample["prompt"]
     assert "line 3: Failed to finish proof" in sample["prompt"]
+
+
+def test_eval_without_isabelle_fails_before_starting_anything(tmp_path, monkeypatch):
+    monkeypatch.delenv("ISABELLE_HOME", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
+    data = tmp_path / "problems"
+    data.mkdir()
+    (data / "toy2.thy").write_text(PROBLEMS[2].theory_text)
+    store = tmp_path / "runs.sqlite"
+    result = CliRunner().invoke(app, ["eval", "--data", str(data), "--store", str(store), "--run-id", "none"])
+    assert result.exit_code == 2
+    assert "no Isabelle found: run `subgoalxl isabelle install`" in result.stderr
+    assert "resume" not in result.stderr and not store.exists()  # nothing was started, nothing to resume
