@@ -426,6 +426,7 @@ def test_header_errors(text, message):
 def test_header_without_keywords_and_keywords_after_begin():
     assert parse_keywords("theory A imports B begin\nkeywords\n") == []
     assert parse_keywords("(* no theory here *) val x = 1;") == []
+    assert parse_keywords('theory A imports B abbrevs "(=" = "\\<subseteq>" begin') == []
     decls = parse_keywords('theory A imports B keywords "a" "b" :: prf_decl % "proof" and "c" begin')
     assert [(d.word, d.kind, d.tags, d.line) for d in decls] == [
         ("a", KK.PRF_DECL, ("proof",), 1),
