@@ -188,6 +188,10 @@ def verify(
     proof_timeout: Annotated[float, typer.Option(help="seconds for the whole candidate")] = 600.0,
     sledgehammer: Annotated[bool, typer.Option(help="run Sledgehammer on steps no tactic closes")] = True,
     aux_lemmas: Annotated[bool, typer.Option("--aux-lemmas", help="allow auxiliary lemmas with proofs")] = False,
+    kernel_only: Annotated[
+        bool, typer.Option("--kernel-only", help="allow no oracle at all (by default `eval`'s is allowed)")
+    ] = False,
+    try0: Annotated[bool, typer.Option(help="ask Isabelle's try0 at every step first")] = True,
     cache: Annotated[bool, typer.Option(help="reuse and record verdicts in the check cache")] = True,
     as_json: JsonOpt = False,
 ) -> None:
@@ -209,6 +213,8 @@ def verify(
             proof_timeout=proof_timeout,
             sledgehammer=sledgehammer,
             allow_aux_lemmas=aux_lemmas,
+            try0=try0,
+            **({"allowed_oracles": ()} if kernel_only else {}),
         )
     except ValueError as exc:
         raise fail(str(exc)) from None
@@ -229,6 +235,8 @@ def verify(
             typer.echo(f"  step {step.index} (line {step.line}): {how}")
         for m in verdict.messages:
             typer.echo(f"  line {m.pos.line if m.pos.line is not None else '?'}: {m.text}")
+        if verdict.proved:
+            typer.echo(f"  oracles: {', '.join(verdict.oracles) or 'none (the kernel alone)'}")
         if verdict.final_proof is not None and verdict.proved:
             typer.echo("final proof:\n" + verdict.final_proof)
     if verdict.kind is VerdictKind.INFRASTRUCTURE_ERROR:

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from isabelle_env.checker import DEFAULT_TACTICS, CheckerConfig
+from isabelle_env.checker import CODE_GENERATOR_ORACLES, DEFAULT_TACTICS, CheckerConfig
 
 
 class _Section(BaseModel):
@@ -49,9 +49,17 @@ class CheckingConfig(_Section):
     final_timeout: float = Field(120.0, gt=0)
     proof_timeout: float = Field(600.0, gt=0)
     allow_aux_lemmas: bool = False
+    allowed_oracles: tuple[str, ...] = CODE_GENERATOR_ORACLES  # [] for kernel-only proofs
+    try0: bool = True
+    imports: Literal["benchmark", "problem"] = "benchmark"  # the benchmark's fixed header, or each problem's own
 
-    def checker_config(self) -> CheckerConfig:
-        return CheckerConfig(**self.model_dump())
+    def checker_config(self, header_imports: tuple[str, ...] = ()) -> CheckerConfig:
+        """`header_imports`: the benchmark's fixed header (empty when the benchmark has none)."""
+        fields = self.model_dump(exclude={"imports"})
+        benchmark = self.imports == "benchmark" and bool(header_imports)
+        return CheckerConfig(
+            **fields, header="benchmark" if benchmark else "problem", header_imports=header_imports if benchmark else ()
+        )
 
     @model_validator(mode="after")
     def _valid_for_checker(self) -> CheckingConfig:

@@ -16,6 +16,7 @@ from agent.config import RunConfig
 from agent.proposers import HammerProposer, ProblemLike, Proposer
 from agent.search import CheckDispatcher, ProofSearch, SearchStats
 from agent.store import RunStore
+from benchmarks.problems import BENCHMARK_HEADERS
 from isabelle_env.address import ServerAddress
 from isabelle_env.errors import IsabelleError
 from isabelle_env.process import run_command
@@ -76,13 +77,18 @@ def init_ray(address: str | None) -> None:
         raise RunError(f"could not start or join {where}: {exc}") from None
 
 
-def start_checkers(config: RunConfig, server: ServerAddress | None, cache_path: str | None = None) -> CheckDispatcher:
+def start_checkers(
+    config: RunConfig,
+    server: ServerAddress | None,
+    cache_path: str | None = None,
+    header_imports: tuple[str, ...] = (),
+) -> CheckDispatcher:
     """Start the checker actors and wait until each has warm sessions (or report why it could not)."""
     import ray
 
     iso = config.isabelle
     spec = CheckerSpec(
-        checker=config.checking.checker_config(),
+        checker=config.checking.checker_config(header_imports),
         session=iso.session,
         dirs=iso.dirs,
         sessions=iso.sessions_per_checker,
@@ -125,7 +131,7 @@ def run_search(
     if not problems:
         raise RunError("no problems to work on: check --data, --split, --problems and --limit")
     init_ray(ray_address)
-    dispatcher = start_checkers(config, server, cache_path)
+    dispatcher = start_checkers(config, server, cache_path, BENCHMARK_HEADERS.get(meta.benchmark, ()))
     try:
         proposer = proposer or _default_proposer(config, dispatcher)
     except BaseException:

@@ -24,6 +24,7 @@ from benchmarks.names import KNOWN_ERRATA, category, current_name
 from isabelle_env.theory_text import ProblemTheory, TheoryParseError, parse_problem
 
 __all__ = [
+    "BENCHMARK_HEADERS",
     "JSONL_IMPORTS",
     "SPLITS",
     "BenchmarkProblem",
@@ -48,6 +49,10 @@ JSONL_IMPORTS: tuple[str, ...] = (
     "HOL-Computational_Algebra.Computational_Algebra",
     "HOL-Number_Theory.Number_Theory",
 )
+
+#: The fixed header each benchmark's published checkers check every problem under (`[checking] imports =
+#: "benchmark"`): for miniF2F, DSP's and SubgoalXL's header as above. A problem's own imports are added to it.
+BENCHMARK_HEADERS: dict[str, tuple[str, ...]] = {"minif2f": JSONL_IMPORTS}
 
 _JSONL_FIELDS = ("problem_name", "informal_statement", "informal_proof", "formal_statement")
 _ACCEPTED = "a miniF2F checkout (isabelle/{valid,test}/*.thy), a folder of .thy files, a .thy file or a .jsonl file"

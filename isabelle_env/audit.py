@@ -3,22 +3,31 @@
 A real kernel "checks" theories that declare axioms, cheat through ML, set quick_and_dirty, end in `oops` or prove
 another statement (see STACK_NOTES), and ML can run shell commands on the checking machine. So a candidate may
 contain only what an ALLOW-list names: Isar proof commands, and (if enabled) auxiliary lemmas with proofs. The
-problem's own header and preamble may be repeated verbatim. On top of the allow-list, the text is searched for
-names of escapes and ML/system commands in every spelling (any case, look-alike letters, split by comments,
-inside cartouches), and the statement is compared with the problem's. When in doubt, the audit rejects.
+problem's own header and preamble may be repeated verbatim.
+
+Which word starts a command is read from Isabelle's own keyword table for the release that will check the text
+(`isabelle_env.keywords`; the union of all supported releases when that is unknown), with Isabelle's longest-match
+rule (`isabelle_env.syntax.tokens`): `print_ok` is a name, `thm_oracles` a command. Every command is a finding
+unless it is a proof command on the allow-list; the rule it breaks follows from its keyword kind and name
+(`thy_load` reads files, `diag` proves nothing, theory kinds are top-level, ML and code-generation commands run
+code). On top, the text is searched for escapes (sorry, cheat_tac, quick_and_dirty, ...) and for the names of
+dangerous commands in every spelling (any case, look-alike letters, split by comments, inside cartouches), and the
+statement is compared with the problem's. When in doubt, the audit rejects.
 
 Decisions:
 - allowed: proof qed by apply apply_end done defer prefer back using unfolding including supply with from then
   have show hence thus obtain fix assume presume let define note moreover ultimately also finally next case
   consider subgoal sledgehammer . .. { } -- `sledgehammer` stays as the placeholder a checker replaces.
-- rejected although harmless in Isabelle: diagnostics (nitpick, try, try0, quickcheck, value, thm, ...: they
-  prove nothing and may run external tools for long), `guess` (use `obtain`), `txt`/`text`, `interpret`, `write`,
-  `include`, old `def`; config attributes other than a small allow-list of tracing/limit options.
+- rejected although harmless in Isabelle: diagnostics (nitpick, try0, quickcheck, value, thm, ...: they prove
+  nothing and may run external tools for long), `txt`/`text`, `interpret`, `write`, `include`,
+  `private`/`qualified`; config attributes other than a small allow-list of tracing/limit options.
 - `theorem`, `lemma`, `corollary` and `proposition` state the same kind of fact: the keyword is not compared.
   Theorem name, assumption labels, fixes (with types) and propositions are, modulo whitespace, comments, quote
   style ("..." vs cartouche) and quotes around a single name (`real` vs "real").
 - a whole-theory candidate may use another theory name (the checker names the theory) but must import exactly the
   problem's theories; a trailing `end` after a theorem or proof is ignored.
+- the audit is one guard of two: whatever passes it, a verdict of PROVED also needs Isabelle's own report that
+  the theorem rests on no `skip_proof` (isabelle_env.oracles).
 """
 
 from __future__ import annotations
@@ -29,33 +38,14 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from isabelle_env.theory_text import (
-    ALT_STRING,
-    CARTOUCHE,
-    COMMENT,
-    CONTROL,
-    FORMAL_COMMENT,
-    IDENT,
-    NAT,
-    OTHER,
-    SPACE,
-    STRING,
-    SYMBOL,
-    THEORY_LEVEL_COMMANDS,
-    VAR,
-    VERBATIM,
-    Candidate,
-    Command,
-    ProblemTheory,
-    Prop,
-    Statement,
-    TheoryParseError,
-    Token,
-    Unit,
-    normalise_proof,
-    parse_candidate,
-    tokenize,
-)
+from isabelle_env.keywords import DIAG_KINDS, PROOF_KINDS, THEORY_KINDS, KeywordKind, KeywordTable, default_table
+from isabelle_env.syntax.candidates import Candidate, parse_candidate
+from isabelle_env.syntax.layout import Unit
+from isabelle_env.syntax.normalise import normalise_proof
+from isabelle_env.syntax.problems import ProblemTheory
+from isabelle_env.syntax.spans import Command
+from isabelle_env.syntax.statements import Prop, Statement
+from isabelle_env.syntax.tokens import TheoryParseError, Token, TokenKind, tokenize
 
 __all__ = [
     "ALLOWED_CONFIG_OPTIONS",
@@ -146,6 +136,7 @@ _FIX = {
 
 _SKIP_WORDS = {
     "sorry": "`sorry` skips the proof",
+    "\\<proof>": "`\\<proof>` is Isabelle's alias of `sorry`",
     "oops": "`oops` abandons the proof, so the theorem is silently not stated",
     "admit": "`admit` is an escape, not a proof",
     "admitted": "`Admitted` is an escape, not a proof",
@@ -183,13 +174,19 @@ _DENY: dict[str, tuple[str, str]] = {
     **{w: (SYSTEM, f"`{w}` generates code or files on the checking machine") for w in _SYSTEM_WORDS},
 }
 _DENY["oracle"] = (AXIOM, "`oracle` installs ML code that produces theorems without proof")
-_DENY_PATTERNS = (
-    (re.compile(r"s?ml(_\w*)?", re.I), ML_CODE, "ML commands run arbitrary code"),
-    (re.compile(r"\w+_(setup|translation)", re.I), ML_CODE, "setup commands run ML code"),
-    (re.compile(r"(?!code_simp$)code_\w+", re.I), SYSTEM, "`code_*` commands configure or run code generation"),
-    (re.compile(r"export_\w+", re.I), SYSTEM, "export commands write files"),
-    (re.compile(r"\w*generated_files|scala\w*", re.I), SYSTEM, "generated-file and Scala commands run the build"),
+#: what a COMMAND's name says about it (applied to keywords of the table only, never to other words)
+_COMMAND_PATTERNS = (
+    (re.compile(r"S?ML(_\w+)?"), ML_CODE, "ML commands run arbitrary code"),
+    (re.compile(r"\w+_(setup|translation)"), ML_CODE, "setup commands run ML code"),
+    (re.compile(r"code_\w+"), SYSTEM, "`code_*` commands configure or run code generation"),
+    (re.compile(r"export_\w+"), SYSTEM, "export commands write files"),
+    (
+        re.compile(r"\w*generated_files|scala\w*|\w+_file|\w+_files"),
+        SYSTEM,
+        "it reads or writes files on the checking machine",
+    ),
 )
+_DANGEROUS = frozenset({SKIP_PROOF, QUICK_AND_DIRTY, AXIOM, DEFINITION, ML_CODE, SYSTEM})
 _SUBSTRINGS = (
     (re.compile(r"quick[\s_\-]*and[\s_\-]*dirty", re.I), QUICK_AND_DIRTY, "quick_and_dirty turns off proof checking"),
     (re.compile(r"skip[\s_\-]*proofs", re.I), QUICK_AND_DIRTY, "skip_proofs turns off proof checking"),
@@ -199,13 +196,44 @@ _SUBSTRINGS = (
 _WORD_RE = re.compile(r"(?<![A-Za-z0-9_'])[A-Za-z][A-Za-z0-9_']*(?:\.[A-Za-z][A-Za-z0-9_']*)*")
 _SAFE_CONTROL = frozenset({"sub", "sup", "isub", "isup", "bsub", "esub", "bsup", "esup", "bold"})
 _CONTROL_RE = re.compile(r"\\<\^([A-Za-z_]+)>")
-_DIAGNOSTIC_HINT = frozenset(
-    _words(
-        """nitpick nunchaku quickcheck try try0 solve_direct sketch explore value values thm term typ prop
-    find_theorems find_consts print_state print_facts print_cases print_statement smt_status approximate
-    help prf full_prf"""
-    )
-)
+#: keyword kinds of the commands a proof may use (keyword.ML `proof_kinds`), and the placeholder's (diag)
+_PROOF_OK_KINDS = PROOF_KINDS | DIAG_KINDS
+
+
+def command_rule(name: str, kind: KeywordKind | None, *, in_proof: bool) -> tuple[str, str]:
+    """The rule a command breaks when a candidate uses it, and why (every command not allowed gets one)."""
+    if name.lower() in _DENY:
+        return _DENY[name.lower()]
+    for pattern, rule, reason in _COMMAND_PATTERNS:
+        if pattern.fullmatch(name):
+            return rule, f"`{name}`: {reason}"
+    if kind is KeywordKind.THY_LOAD:
+        return SYSTEM, f"`{name}` loads a file from the checking machine"
+    if kind in DIAG_KINDS:
+        return NOT_ALLOWED, f"diagnostic command `{name}` proves nothing"
+    if kind in THEORY_KINDS:
+        where = "inside a proof" if in_proof else "in a candidate"
+        return TOP_LEVEL, f"theory-level command `{name}` {where}"
+    if in_proof:
+        return NOT_ALLOWED, f"`{name}` is not on the allow-list of proof commands"
+    return TOP_LEVEL, f"top-level command `{name}`"
+
+
+_WORD_RULES: dict[str, dict[str, tuple[str, str]]] = {}
+
+
+def _word_rules(keywords: KeywordTable) -> dict[str, tuple[str, str]]:
+    """Words (lower case) that must not appear in any spelling: escapes, and every command of the table whose
+    rule is dangerous (a look-alike or re-cased `ML`, `export_code`, `axiomatization`, ...)."""
+    cached = _WORD_RULES.get(keywords.release)
+    if cached is None:
+        cached = dict(_DENY)
+        for name, entry in keywords.commands.items():
+            rule, reason = command_rule(name, entry.kind, in_proof=False)
+            if rule in _DANGEROUS:
+                cached.setdefault(name.lower(), (rule, reason))
+        _WORD_RULES[keywords.release] = cached
+    return cached
 
 
 @dataclass(frozen=True)
@@ -275,9 +303,7 @@ class _View:
     offsets: list[int]
 
 
-def _is_old_cartouche_comment(tok: Token) -> bool:
-    """`-- \\<open>...\\<close>`: no comment in current Isabelle, where the cartouche is an argument; scan it."""
-    return tok.text.startswith("--") and tok.text[2:].lstrip()[:1] not in ('"', "`")
+_COMMENTS = frozenset({TokenKind.INFORMAL_COMMENT, TokenKind.FORMAL_COMMENT})
 
 
 def _view(tokens: Sequence[Token], exempt: Sequence[tuple[int, int]], *, strings: bool, glue: bool) -> _View:
@@ -286,11 +312,11 @@ def _view(tokens: Sequence[Token], exempt: Sequence[tuple[int, int]], *, strings
     offs: list[int] = []
     for tok in tokens:
         body = tok.text
-        if tok.kind == SPACE or any(a <= tok.start < b for a, b in exempt):
+        if tok.is_space or any(a <= tok.start < b for a, b in exempt):
             body = " "
-        elif tok.kind == COMMENT or (tok.kind == FORMAL_COMMENT and not _is_old_cartouche_comment(tok)):
+        elif tok.kind in _COMMENTS:
             body = "" if glue else " "
-        elif tok.kind in (STRING, ALT_STRING):
+        elif tok.kind in (TokenKind.STRING, TokenKind.ALT_STRING):
             body = re.sub(r"\\([0-9]{3})", lambda m: chr(int(m.group(1))), body) if strings else '" "'
         if body.isascii() and "\\" not in body:  # fast path: nothing to undo
             chars.append(body)
@@ -306,10 +332,15 @@ def _view(tokens: Sequence[Token], exempt: Sequence[tuple[int, int]], *, strings
 # ---------------------------------------------------------------------------------------------------------------
 # The audit
 
+_WORDY = frozenset(
+    {TokenKind.IDENT, TokenKind.LONG_IDENT, TokenKind.NAT, TokenKind.VAR, TokenKind.COMMAND, TokenKind.KEYWORD}
+)
+
 
 class _Audit:
-    def __init__(self, text: str):
+    def __init__(self, text: str, keywords: KeywordTable):
         self.text = text
+        self.keywords = keywords
         self.line_starts = [0] + [m.end() for m in re.finditer("\n", text)]
         self.findings: list[Finding] = []
 
@@ -330,21 +361,23 @@ class _Audit:
 
     # -- lexical ------------------------------------------------------------------------------------------------
     def lexical(self, tokens: Sequence[Token]) -> None:
-        sig = [t for t in tokens if t.kind != SPACE]
+        sig = [t for t in tokens if not t.is_space]
         for k, tok in enumerate(sig):
-            if tok.kind == OTHER:
+            if tok.kind is TokenKind.ERROR and tok.text.startswith("\\<^"):
+                self.add(ML_CODE, tok.line, f"control symbol {tok.text} outside strings")
+            elif tok.kind is TokenKind.ERROR:
                 self.add(LEXICAL, tok.line, f"character {tok.text!r} (U+{ord(tok.text[0]):04X}) outside strings")
-            elif tok.kind == IDENT and not tok.text.isascii():
+            elif tok.kind in (TokenKind.IDENT, TokenKind.LONG_IDENT) and not tok.text.isascii():
                 self.add(LEXICAL, tok.line, f"non-ASCII letters in name {tok.text!r} (look-alike characters?)")
-            elif tok.kind == VERBATIM:
+            elif tok.kind is TokenKind.CONTROL:
+                self.add(ML_CODE, tok.line, f"control cartouche / antiquotation {tok.text[:20]} outside strings")
+            elif tok.kind is TokenKind.COMMAND and tok.text == "{" and self.text.startswith("*", tok.end):
                 self.add(LEXICAL, tok.line, "old `{* ... *}` verbatim text is not allowed in a proof")
-            elif tok.kind == CONTROL:
-                self.add(ML_CODE, tok.line, f"control symbol / antiquotation {tok.text} outside strings")
-            elif tok.kind == SYMBOL and tok.text == "\\<proof>":
-                self.add(SKIP_PROOF, tok.line, "`\\<proof>` is Isabelle's alias of `sorry`")
-            elif tok.kind == COMMENT and 0 < k < len(sig) - 1 and _glued(sig[k - 1], tok, sig[k + 1]):
+            elif (
+                tok.kind is TokenKind.INFORMAL_COMMENT and 0 < k < len(sig) - 1 and _glued(sig[k - 1], tok, sig[k + 1])
+            ):
                 self.add(LEXICAL, tok.line, "a comment splits a word (Isabelle reads two tokens there)")
-            if tok.kind in (CARTOUCHE, FORMAL_COMMENT, VERBATIM):
+            if tok.kind in (TokenKind.CARTOUCHE, TokenKind.FORMAL_COMMENT, TokenKind.CONTROL):
                 self.antiquotations(tok)
 
     def antiquotations(self, tok: Token) -> None:
@@ -357,19 +390,20 @@ class _Audit:
 
     # -- words --------------------------------------------------------------------------------------------------
     def words(self, tokens: Sequence[Token], exempt: Sequence[tuple[int, int]]) -> None:
+        rules = _word_rules(self.keywords)
         for glue in (True, False):
             code = _view(tokens, exempt, strings=False, glue=glue)
             for m in _WORD_RE.finditer(code.text):
-                self.word(m.group(), self.line_of(code.offsets[m.start()]))
+                self.word(m.group(), self.line_of(code.offsets[m.start()]), rules)
             full = _view(tokens, exempt, strings=True, glue=glue)
             for pattern, rule, reason in _SUBSTRINGS:
                 for m in pattern.finditer(full.text):
                     self.add(rule, self.line_of(full.offsets[m.start()]), reason)
 
-    def word(self, word: str, line: int) -> None:
+    def word(self, word: str, line: int, rules: dict[str, tuple[str, str]]) -> None:
         low = word.lower()
-        if low in _DENY:
-            rule, reason = _DENY[low]
+        if low in rules:
+            rule, reason = rules[low]
             self.add(rule, line, reason)
             return
         if "." in word:
@@ -377,19 +411,19 @@ class _Audit:
                 if part in _SKIP_WORDS or part in _QAD_WORDS:
                     rule, reason = _DENY[part]
                     self.add(rule, line, reason)
-            return
-        for pattern, rule, reason in _DENY_PATTERNS:
-            if pattern.fullmatch(word):
-                self.add(rule, line, f"`{word}`: {reason}")
-                return
 
     # -- config attributes --------------------------------------------------------------------------------------
     def config(self, tokens: Sequence[Token]) -> None:
-        sig = [t for t in tokens if t.significant]
+        sig = [t for t in tokens if t.is_proper]
         for k in range(len(sig) - 1):
-            if sig[k].text == "[" and sig[k + 1].text == "[" and sig[k].kind == sig[k + 1].kind == SYMBOL:
-                for name_tok in _attribute_names(sig, k + 2):
-                    self.config_name(name_tok)
+            if sig[k].text == "[[":
+                starts = k + 1
+            elif sig[k].text == "[" and sig[k + 1].text == "[":
+                starts = k + 2
+            else:
+                continue
+            for name_tok in _attribute_names(sig, starts):
+                self.config_name(name_tok)
 
     def config_name(self, tok: Token) -> None:
         name = tok.text
@@ -417,6 +451,8 @@ class _Audit:
             self.add(STRUCTURE, lay.loose_proof[0].line, "proof text outside any theorem")
         for cmd in lay.loose_proof + [c for g in lay.goals for c in g.proof]:
             self.proof_command(cmd)
+        for g in lay.goals:
+            self.modifiers(g.head)
         if cand.kind == "proof":
             if cand.commands and cand.commands[0].name == "":
                 self.add(STRUCTURE, cand.commands[0].line, "text before the first proof command")
@@ -429,16 +465,19 @@ class _Audit:
     def header(self, problem: ProblemTheory, cand: Candidate) -> None:
         lay = cand.layout
         assert lay.header is not None
+        begins = [t for t in lay.header.args if t.is_keyword("begin")]
         for tok in lay.header.args:
-            if tok.kind == IDENT and tok.text in ("keywords", "abbrevs"):
+            if tok.is_keyword("keywords", "abbrevs"):
                 self.add(THEORY_HEADER, tok.line, f"the header declares `{tok.text}`")
+        for extra in begins[1:]:
+            self.add(TOP_LEVEL, extra.line, "a second `begin` opens a block inside the theory")
         extra = sorted(set(cand.imports or ()) - set(problem.imports))
         missing = sorted(set(problem.imports) - set(cand.imports or ()))
         if extra or missing:
             self.add(
                 THEORY_HEADER, lay.header.line, f"imports differ from the problem's: extra {extra}, missing {missing}"
             )
-        if lay.begin is None:
+        if not begins:
             self.add(THEORY_HEADER, lay.header.line, "`begin` is missing after the imports")
         if lay.end is None:
             self.add(THEORY_HEADER, cand.commands[-1].line, "`end` is missing at the end of the theory")
@@ -447,7 +486,7 @@ class _Audit:
         """The candidate's top-level commands before its first theorem, if they repeat the problem's preamble."""
         lay = cand.layout
         first_goal = lay.goals[0].head.start if lay.goals else len(self.text)
-        units = [u for u in lay.others if u.head.start < first_goal and u.head.name not in ("theory", "begin")]
+        units = [u for u in lay.others if u.head.start < first_goal and u.head.name != "theory"]
         if not units or not problem.preamble:
             return []
         end = units[-1].proof[-1].end if units[-1].proof else units[-1].head.end
@@ -455,40 +494,34 @@ class _Audit:
             return units
         return []
 
+    def modifiers(self, head: Command) -> None:
+        for tok in head.modifiers:
+            self.add(TOP_LEVEL, tok.line, f"`{tok.text}` changes the name space of what follows")
+
     def top_level(self, head: Command) -> None:
-        name = head.name
-        if name == "theory":
+        self.modifiers(head)
+        if head.name == "theory":
             self.add(THEORY_HEADER, head.line, "a second `theory`")
-        elif name.lower() in _DENY:
-            rule, reason = _DENY[name.lower()]
-            self.add(rule, head.line, reason)
-        elif name == "":
+        elif head.name == "":
             self.add(STRUCTURE, head.line, f"unexpected text {head.text[:30]!r}")
         else:
-            self.add(TOP_LEVEL, head.line, f"top-level command `{name}`")
+            self.add(*_at(head.line, command_rule(head.name, head.kind, in_proof=False)))
 
     def proof_command(self, cmd: Command) -> None:
-        name = cmd.name
-        if name in ALLOWED_PROOF_COMMANDS:
+        self.modifiers(cmd)
+        if cmd.name in ALLOWED_PROOF_COMMANDS and cmd.kind in _PROOF_OK_KINDS:
             return
-        if name.lower() in _DENY:
-            rule, reason = _DENY[name.lower()]
-            self.add(rule, cmd.line, reason)
-        elif name == "":
+        if cmd.name == "":
             self.add(STRUCTURE, cmd.line, f"text {cmd.text[:30]!r} where a proof command is expected")
-        elif name in _DIAGNOSTIC_HINT:
-            self.add(NOT_ALLOWED, cmd.line, f"diagnostic command `{name}` proves nothing")
-        elif name in THEORY_LEVEL_COMMANDS:
-            self.add(TOP_LEVEL, cmd.line, f"theory-level command `{name}` inside a proof")
         else:
-            self.add(NOT_ALLOWED, cmd.line, f"`{name}` is not on the allow-list of proof commands")
+            self.add(*_at(cmd.line, command_rule(cmd.name, cmd.kind, in_proof=True)))
 
     def goals(self, problem: ProblemTheory, cand: Candidate, allow_aux: bool) -> None:
         lay = cand.layout
         for aux in lay.goals[:-1]:
             if not allow_aux:
                 self.add(AUX_LEMMA, aux.head.line, "auxiliary lemmas are not enabled")
-            aux_name = next((t.text for t in aux.head.args[:1] if t.kind == IDENT), None)
+            aux_name = next((t.text for t in aux.head.args[:1] if t.is_name), None)
             if aux_name == problem.theorem_name:
                 self.add(AUX_LEMMA, aux.head.line, f"an auxiliary lemma is named like the theorem `{aux_name}`")
         for g in lay.goals:
@@ -499,27 +532,30 @@ class _Audit:
                 self.add(STATEMENT, line, message)
 
 
+def _at(line: int, rule_reason: tuple[str, str]) -> tuple[str, int, str]:
+    return rule_reason[0], line, rule_reason[1]
+
+
 def _glued(before: Token, comment: Token, after: Token) -> bool:
-    wordy = (IDENT, NAT, VAR)
-    return before.end == comment.start and comment.end == after.start and before.kind in wordy and after.kind in wordy
+    return before.end == comment.start and comment.end == after.start and before.kind in _WORDY and after.kind in _WORDY
 
 
 def _attribute_names(sig: Sequence[Token], k: int) -> Iterable[Token]:
-    """Names of the attributes of `[[a = 1, b]]` starting at sig[k] (after the two brackets)."""
+    """Names of the attributes of `[[a = 1, b]]` starting at sig[k] (after the brackets)."""
     depth, expect_name = 0, True
     while k < len(sig):
         tok = sig[k]
-        if tok.kind == SYMBOL and tok.text in "([":
+        if tok.text in ("(", "["):
             depth += 1
-        elif tok.kind == SYMBOL and tok.text in ")]":
+        elif tok.text in (")", "]", "]]"):
             if depth == 0:
                 return
             depth -= 1
-        elif depth == 0 and tok.kind == SYMBOL and tok.text == ",":
+        elif depth == 0 and tok.text == ",":
             expect_name = True
             k += 1
             continue
-        if expect_name and depth == 0 and tok.kind == IDENT:
+        if expect_name and depth == 0 and tok.kind in (TokenKind.IDENT, TokenKind.LONG_IDENT, TokenKind.COMMAND):
             yield tok
         expect_name = False
         k += 1
@@ -540,7 +576,7 @@ def _normalise_inner(text: str) -> str:
 
 
 def _norm_token(tok: Token) -> str:
-    if tok.kind in (STRING, CARTOUCHE, ALT_STRING):
+    if tok.is_quoted:
         inner = _normalise_inner(tok.content)
         return inner if re.fullmatch(r"[A-Za-z][A-Za-z0-9_'.]*", inner) else f'"{inner}"'
     return tok.text
@@ -599,11 +635,22 @@ def _show_prop(p: Prop) -> str:
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def audit_candidate(problem: ProblemTheory, candidate_text: str, *, allow_aux_lemmas: bool = False) -> AuditReport:
-    """Check a candidate against the allow-list and the problem's statement; `ok` only when nothing was found."""
-    audit = _Audit(candidate_text)
+def audit_candidate(
+    problem: ProblemTheory,
+    candidate_text: str,
+    *,
+    allow_aux_lemmas: bool = False,
+    keywords: KeywordTable | None = None,
+) -> AuditReport:
+    """Check a candidate against the allow-list and the problem's statement; `ok` only when nothing was found.
+
+    `keywords` is the keyword table of the Isabelle release that will check it; by default the union of every
+    supported release (a word that is a command in any of them is read as that command).
+    """
+    keywords = keywords or default_table()
+    audit = _Audit(candidate_text, keywords)
     try:
-        tokens = tokenize(candidate_text)
+        tokens = tokenize(candidate_text, keywords)
     except TheoryParseError as err:
         audit.add(LEXICAL, err.line, str(err))
         return audit.report()
@@ -612,7 +659,7 @@ def audit_candidate(problem: ProblemTheory, candidate_text: str, *, allow_aux_le
     exempt: list[tuple[int, int]] = []
     cand: Candidate | None = None
     try:
-        cand = parse_candidate(candidate_text)
+        cand = parse_candidate(candidate_text, keywords)
     except TheoryParseError as err:
         audit.add(STRUCTURE, err.line, str(err))
     if cand is not None:
@@ -626,9 +673,12 @@ def _exempt_ranges(audit: _Audit, problem: ProblemTheory, cand: Candidate) -> li
     """Text checked structurally instead of word by word: a clean header and the problem's own preamble."""
     lay = cand.layout
     ranges: list[tuple[int, int]] = []
-    declares = lay.header is not None and any(t.text in ("keywords", "abbrevs") for t in lay.header.args)
-    if lay.header is not None and lay.begin is not None and not declares:
-        ranges.append((lay.header.start, lay.begin.end))
+    if lay.header is not None:
+        args = lay.header.args
+        declares = any(t.is_keyword("keywords", "abbrevs") for t in args)
+        begin = next((t for t in args if t.is_keyword("begin")), None)
+        if begin is not None and not declares:
+            ranges.append((lay.header.start, begin.end))
     units = audit.preamble_units(problem, cand)
     if units:
         end = units[-1].proof[-1].end if units[-1].proof else units[-1].head.end

@@ -1,18 +1,19 @@
 """Subgoal-level proof checking: close every `sledgehammer` step, then check the whole theorem soundly.
 
 A candidate is first audited (text only). Then, on one borrowed session:
-1. the *skeleton* (every sledgehammer step assumed with `sorry`, in a probe theory that enables
-   quick_and_dirty) must check: otherwise the sketch itself is broken and no tactic can save it;
+1. the *skeleton* (every sledgehammer step assumed with `sorry`, which the server's interactive mode accepts)
+   must check: otherwise the sketch itself is broken and no tactic can save it;
 2. per tactic of the configured list, one `use_theories` round checks every still-open step at once, one
    probe theory per step (that step gets the tactic, the others `sorry`), so steps are independent and a
    round costs one round trip; a round runs under the tactic's timeout (a round that overruns is cancelled
    and its steps stay open for that tactic);
 3. steps still open run Sledgehammer (its `Try this:` calls are cached per goal), and each suggested call is
    re-checked like a tactic;
-4. the final theory (problem statement, proof with every step replaced by what closed it, and a restatement
-   of the original theorem proved from it) is checked with quick_and_dirty off. Only a final theory that
-   Isabelle fully processed without a single error is PROVED; the verdict is read from structured node
-   status and messages, never from output text.
+4. the final theory (problem statement, proof with every step replaced by what closed it, a restatement of the
+   original theorem proved from it, and the checker's own `thm_oracles` of the restatement) must process
+   without a single error, read from structured node status and messages, AND Isabelle's oracle report must
+   show no `skip_proof` and no oracle outside `allowed_oracles`: the server accepts `sorry`, so an error-free
+   theory alone is never a verdict (see isabelle_env.oracles).
 """
 
 from __future__ import annotations
@@ -28,22 +29,17 @@ from pathlib import Path
 from isabelle_env.audit import audit_candidate
 from isabelle_env.check_cache import CheckCache, content_key
 from isabelle_env.errors import IsabelleError, IsabelleTimeoutError
+from isabelle_env.keywords import KeywordTable, table_for
+from isabelle_env.oracles import OracleReport, read_oracles
 from isabelle_env.protocol import IsabelleMessage, NodeResult, Position
 from isabelle_env.session_pool import PooledSession, SessionPool
 from isabelle_env.sledgehammer import parse_suggestions
-from isabelle_env.theory_text import (
-    Candidate,
-    CheckTheory,
-    ProblemTheory,
-    build_check_theory,
-    find_sledgehammer,
-    normalise_proof,
-    parse_candidate,
-    parse_problem,
-    replace_sledgehammer,
-    split_commands,
-    tokenize,
-)
+from isabelle_env.syntax.candidates import Candidate, find_sledgehammer, parse_candidate, replace_sledgehammer
+from isabelle_env.syntax.check_theory import CheckTheory, build_check_theory
+from isabelle_env.syntax.normalise import normalise_proof
+from isabelle_env.syntax.problems import ProblemTheory, parse_problem
+from isabelle_env.syntax.spans import split_commands
+from isabelle_env.syntax.tokens import tokenize
 from isabelle_env.verdict import StepResult, Verdict, VerdictKind
 
 DEFAULT_TACTICS = (
@@ -60,6 +56,9 @@ DEFAULT_TACTICS = (
     "by (auto simp: field_simps)",
 )
 _UNSOUND_OPTIONS = re.compile(r"^\s*(quick_and_dirty|skip_proofs)\b", re.I)
+#: the oracle of `by eval` (src/HOL/Tools/... Code_Runtime: `Code_Generator.holds_by_evaluation`): DSP and
+#: SubgoalXL count `eval` proofs, so it is allowed unless the user asks for kernel-only proofs
+CODE_GENERATOR_ORACLES = ("holds_by_evaluation",)
 
 
 @dataclass(frozen=True)
@@ -75,8 +74,25 @@ class CheckerConfig:
     proof_timeout: float = 600.0  # wall clock for the whole candidate; past it the verdict is TIMEOUT
     round_overhead: float = 20.0  # loading a probe theory (imports) on top of the tactic time
     allow_aux_lemmas: bool = False
+    allowed_oracles: tuple[str, ...] = CODE_GENERATOR_ORACLES  # () = kernel only; `skip_proof` is never allowed
+    try0: bool = True  # first ask Isabelle's try0 at every step (one round), then the tactics it does not cover
+    header: str = "problem"  # "problem": the problem's imports; "benchmark": header_imports plus the problem's
+    header_imports: tuple[str, ...] = ()  # the benchmark's fixed header (the union of its imports)
 
     def __post_init__(self) -> None:
+        if self.header not in ("problem", "benchmark"):
+            raise ValueError(f"CheckerConfig.header must be 'problem' or 'benchmark', got {self.header!r}")
+        if self.header == "benchmark" and not self.header_imports:
+            raise ValueError("CheckerConfig.header = 'benchmark' needs header_imports (the benchmark's imports)")
+        for oracle in self.allowed_oracles:
+            if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_'.]*", oracle):
+                raise ValueError(
+                    f"CheckerConfig.allowed_oracles: {oracle!r} is not an oracle name (e.g. holds_by_evaluation)"
+                )
+            if oracle.rpartition(".")[2] == "skip_proof":
+                raise ValueError(
+                    "CheckerConfig.allowed_oracles: skip_proof is what `sorry` leaves; it is never allowed"
+                )
         for name in ("tactic_timeout", "sledgehammer_timeout", "final_timeout", "proof_timeout"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"CheckerConfig.{name} must be positive, got {getattr(self, name)}")
@@ -98,6 +114,10 @@ class CheckerConfig:
             "sledgehammer_timeout": self.sledgehammer_timeout,
             "max_suggestions": self.max_suggestions,
             "allow_aux_lemmas": self.allow_aux_lemmas,
+            "allowed_oracles": sorted(self.allowed_oracles),
+            "try0": self.try0,
+            "header": self.header,
+            "header_imports": list(self.header_imports) if self.header == "benchmark" else [],
         }
 
 
@@ -116,11 +136,14 @@ class CheckCancelled(Exception):
 class _Site:
     index: int
     line: int
+    start: int
     proposition: str | None
     closed_by: str | None = None
     source: str | None = None
     elapsed: float = 0.0
     tried: list[str] = field(default_factory=list)
+    suggestions: list[str] = field(default_factory=list)  # calls try0 or Sledgehammer found, not yet checked
+    try0_ran: bool = False
 
 
 class ProofChecker:
@@ -148,11 +171,24 @@ class ProofChecker:
         info = self.pool.client.server_info
         return str(info.get("isabelle_name") or info.get("isabelle_id") or "unknown")
 
+    def _keywords(self) -> KeywordTable:
+        """The keyword table of the server's release (the union of all supported ones when unknown)."""
+        try:
+            return table_for(self.isabelle_version)
+        except IsabelleError:
+            return table_for(None)
+
+    def header_for(self, problem: ProblemTheory) -> tuple[str, ...]:
+        """The imports the check theories use: the problem's own, or the benchmark's header plus the problem's."""
+        if self.config.header == "problem":
+            return problem.imports
+        return tuple(dict.fromkeys((*self.config.header_imports, *problem.imports)))
+
     def cache_key(self, problem: ProblemTheory, candidate_text: str) -> str:
         return content_key(
             isabelle=self.isabelle_version,
             session=self.pool.config.session,
-            imports=list(problem.imports),
+            imports=list(self.header_for(problem)),
             preamble=problem.preamble,
             statement=normalise_proof(problem.statement),
             proof=normalise_proof(candidate_text),
@@ -173,8 +209,18 @@ class ProofChecker:
         started = time.monotonic()
         if isinstance(problem, str):
             problem = parse_problem(problem)
-        base = {"problem_name": problem.theorem_name, "imports": problem.imports, "session": self.pool.config.session}
-        report = audit_candidate(problem, candidate_text, allow_aux_lemmas=self.config.allow_aux_lemmas)
+        base = {
+            "problem_name": problem.theorem_name,
+            "imports": self.header_for(problem),
+            "session": self.pool.config.session,
+            "header": self.config.header,
+        }
+        report = audit_candidate(
+            problem,
+            candidate_text,
+            allow_aux_lemmas=self.config.allow_aux_lemmas,
+            keywords=self._keywords(),
+        )
         if not report.ok:
             return Verdict(
                 VerdictKind.REJECTED,
@@ -222,14 +268,17 @@ class _CheckRun:
         self.round_trips = 0
         self.timings: dict[str, float] = {}
         self.text = candidate.text
+        self.imports = checker.header_for(problem)
         sites = find_sledgehammer(split_commands(tokenize(self.text), self.text))
         props = {
             s.closing_span[0]: s.prop for s in candidate.steps if s.closing_kind == "sledgehammer" and s.closing_span
         }
         if candidate.root.closing_kind == "sledgehammer" and candidate.root.closing_span:
             props[candidate.root.closing_span[0]] = candidate.root.prop
-        self.sites = [_Site(s.index, s.line, props.get(s.start)) for s in sites]
+        self.sites = [_Site(s.index, s.line, s.start, props.get(s.start)) for s in sites]
         self.probe_count = 0
+        self.oracles = OracleReport(False)
+        self.try0_covered: set[str] = set()
 
     # ---------------------------------------------------------------------------------------------- flow
     def execute(self) -> Verdict:
@@ -247,9 +296,10 @@ class _CheckRun:
 
     def _run(self) -> Verdict:
         if self.sites:
-            broken = self._skeleton_and_tactics()
+            broken = self._first_round()
             if broken is not None:
                 return broken
+            self._tactic_rounds()
             if self.cfg.sledgehammer and self._open():
                 self._sledgehammer_round()
             still_open = self._open()
@@ -261,74 +311,168 @@ class _CheckRun:
     def _open(self) -> list[_Site]:
         return [s for s in self.sites if s.closed_by is None]
 
-    def _skeleton_and_tactics(self) -> Verdict | None:
-        for k, tactic in enumerate(self.cfg.tactics):
-            open_sites = self._open()
-            if not open_sites:
-                break
-            probes = {s.index: self._probe({s.index: tactic}) for s in open_sites}
-            skeleton = self._probe({}) if k == 0 else None
-            theories = ([skeleton] if skeleton else []) + list(probes.values())
-            round_started = time.monotonic()
-            nodes = self._use_salvaging(theories, self.cfg.tactic_timeout + self.cfg.round_overhead)
-            elapsed = time.monotonic() - round_started
-            self.timings["tactics"] = self.timings.get("tactics", 0.0) + elapsed
-            if skeleton is not None:
-                node = nodes.get(skeleton.theory_name)
-                if node is not None and not node.checked_ok:
-                    errors = self._candidate_messages(node, skeleton)
-                    return self._verdict(
-                        VerdictKind.FAILED,
-                        "the proof sketch does not check even with every sledgehammer step assumed",
-                        messages=errors,
-                    )
-            for site in open_sites:
-                site.tried.append(tactic)
-                node = nodes.get(probes[site.index].theory_name)
-                if node is not None and node.checked_ok:
-                    site.closed_by, site.source, site.elapsed = tactic, "heuristic", elapsed
+    # ---------------------------------------------------------------------------------------------- rounds
+    def _first_round(self) -> Verdict | None:
+        """The skeleton (every step `sorry`) beside the first try at every step (try0, or the first tactic), in one
+        round trip. A broken skeleton ends the check: no method at the steps can repair the sketch around them."""
+        started = time.monotonic()
+        skeleton = self._theory({})
+        if self.cfg.try0:
+            first = {s.index: TRY0_CALL for s in self._open()}
+            timeout = self.cfg.round_overhead + self.cfg.tactic_timeout + TRY0_SECONDS_PER_STEP * len(first)
+        else:
+            first = {s.index: self.cfg.tactics[0] for s in self._open()}
+            timeout = self.cfg.tactic_timeout + self.cfg.round_overhead
+        combined = self._theory(first)
+        nodes = self._use([skeleton, combined], timeout)
+        overran = nodes is None
+        if nodes is None:  # the first tries loop: the skeleton alone, then step by step
+            nodes = self._use([skeleton], self.cfg.tactic_timeout + self.cfg.round_overhead) or {}
+        node = nodes.get(skeleton.theory_name)
+        if node is None:
+            raise IsabelleError("Isabelle returned no result for the proof skeleton")
+        if not node.checked_ok:
+            return self._verdict(
+                VerdictKind.FAILED,
+                "the proof sketch does not check even with every sledgehammer step assumed",
+                messages=self._candidate_messages(node, skeleton),
+            )
+        elapsed = time.monotonic() - started
+        result = nodes.get(combined.theory_name)
+        if self.cfg.try0:
+            self.timings["try0"] = elapsed
+            if result is not None:
+                self._read_try0(result, combined)
+            self._suggestion_rounds("try0")
+        else:
+            outcome = self._combined_outcome(result, combined, first)
+            if outcome is None:
+                outcome = self._probes(first, one_by_one=overran)
+            self.timings["tactics"] = time.monotonic() - started
+            self._record(first, outcome, "heuristic", time.monotonic() - started)
         return None
+
+    def _read_try0(self, node: NodeResult, theory: CheckTheory) -> None:
+        """try0 (HOL/Tools/try0.ML) prints `Trying "simp", "auto", ...` and `Found proof: by X (N ms)` per
+        method that closed the goal, at the line of its command: those calls become each step's suggestions."""
+        lines = self._site_lines(theory)
+        for site in self._open():
+            at = [m for m in node.messages if m.pos.line == lines[site.index]]
+            self.try0_covered.update(try0_methods(at))
+            site.try0_ran = True
+            site.suggestions = [c for c in parse_suggestions(at) if c not in site.tried]
+
+    def _tactic_rounds(self) -> None:
+        for tactic in self.cfg.tactics:
+            todo = [s for s in self._open() if tactic not in s.tried and tactic not in self._refuted_by_try0(s)]
+            if not todo:
+                continue
+            started = time.monotonic()
+            proposals = {s.index: tactic for s in todo}
+            outcome = self._round(proposals)
+            elapsed = time.monotonic() - started
+            self.timings["tactics"] = self.timings.get("tactics", 0.0) + elapsed
+            self._record(proposals, outcome, "heuristic", elapsed)
+
+    def _untried(self, site: _Site, calls: Sequence[str]) -> list[str]:
+        refuted = self._refuted_by_try0(site)
+        return [c for c in calls if c not in site.tried and c not in refuted]
+
+    def _refuted_by_try0(self, site: _Site) -> set[str]:
+        """Plain methods try0 ran at this step without success (its own timeouts): not worth a round again."""
+        return {f"by {m}" for m in self.try0_covered} if site.try0_ran else set()
 
     def _sledgehammer_round(self) -> None:
         cache = self.checker.cache
-        suggestions: dict[int, list[str]] = {}
         to_hammer: list[_Site] = []
         for site in self._open():
             cached = cache.get_suggestions(self._goal_key(site)) if cache is not None else None
             if cached is not None:
-                suggestions[site.index] = cached
+                site.suggestions = self._untried(site, cached)
             else:
                 to_hammer.append(site)
         started = time.monotonic()
         if to_hammer:
-            call = f"sledgehammer [timeout = {int(self.cfg.sledgehammer_timeout)}]\n  sorry"
-            probes = {s.index: self._probe({s.index: call}) for s in to_hammer}
+            call = f"sledgehammer [timeout = {int(self.cfg.sledgehammer_timeout)}] sorry"
+            probes = {s.index: self._theory({s.index: call}) for s in to_hammer}
             nodes = self._use(list(probes.values()), self.cfg.sledgehammer_timeout * 2 + self.cfg.round_overhead)
             for site in to_hammer:
-                node = nodes.get(probes[site.index].theory_name) if nodes is not None else None
-                found = parse_suggestions(node.messages) if node is not None else []
-                suggestions[site.index] = found
-                if cache is not None and node is not None:
+                probe = probes[site.index]
+                node = nodes.get(probe.theory_name) if nodes is not None else None
+                line = self._site_lines(probe)[site.index]
+                found = parse_suggestions(m for m in node.messages if m.pos.line == line) if node else []
+                site.suggestions = self._untried(site, found)
+                if cache is not None and found and node is not None and node.status.consolidated:
+                    # only a finished run that found something: an empty list may mean a slow or loaded machine
                     cache.put_suggestions(self._goal_key(site), site.proposition or "", found)
-        for site in self._open():  # calls the tactic rounds already refuted are not tried again
-            fresh = [c for c in suggestions.get(site.index, []) if c not in site.tried]
-            suggestions[site.index] = fresh[: self.cfg.max_suggestions]
-        attempts = {(i, call): self._probe({i: call}) for i, calls in suggestions.items() for call in calls}
-        if attempts:
-            nodes = self._use_salvaging(list(attempts.values()), self.cfg.tactic_timeout + self.cfg.round_overhead)
-            for site in self._open():
-                for call in suggestions.get(site.index, []):
-                    site.tried.append(call)
-                    node = nodes.get(attempts[(site.index, call)].theory_name)
-                    if node is not None and node.checked_ok:
-                        site.closed_by, site.source = call, "sledgehammer"
-                        site.elapsed = time.monotonic() - started
-                        break
+        self._suggestion_rounds("sledgehammer", started)
         self.timings["sledgehammer"] = time.monotonic() - started
+
+    def _suggestion_rounds(self, source: str, started: float | None = None) -> None:
+        """Each open step's k-th suggestion, for k = 1, 2, ..., all steps at once per round."""
+        for _ in range(self.cfg.max_suggestions):
+            proposals = {s.index: s.suggestions.pop(0) for s in self._open() if s.suggestions}
+            if not proposals:
+                return
+            round_started = time.monotonic()
+            outcome = self._round(proposals)
+            self._record(proposals, outcome, source, time.monotonic() - (started or round_started))
+
+    def _round(self, proposals: dict[int, str]) -> dict[int, bool]:
+        """Whether each proposed method closes its step: one theory with every proposal in place (forked terminal
+        proofs fail at their own line and the rest goes on: STACK_NOTES, real-kernel `Failing_Step*`); when that
+        theory overruns or shows errors elsewhere, one probe per step, as a last resort one at a time."""
+        combined = self._theory(proposals)
+        nodes = self._use([combined], self.cfg.tactic_timeout + self.cfg.round_overhead)
+        outcome = self._combined_outcome(nodes.get(combined.theory_name) if nodes else None, combined, proposals)
+        if outcome is not None:
+            return outcome
+        return self._probes(proposals, one_by_one=nodes is None)
+
+    def _probes(self, proposals: dict[int, str], *, one_by_one: bool = False) -> dict[int, bool]:
+        """One theory per proposal (that step gets it, the others `sorry`), all in one round trip; after an
+        overrun (some proposal loops) one round trip each, so the loop costs only its own attempt."""
+        probes = {i: self._theory({i: method}) for i, method in proposals.items()}
+        timeout = self.cfg.tactic_timeout + self.cfg.round_overhead
+        if one_by_one and len(probes) > 1:
+            found: dict[str, NodeResult] = {}
+            for probe in probes.values():
+                found.update(self._use([probe], timeout) or {})
+        else:
+            found = self._use_salvaging(list(probes.values()), timeout)
+        return {i: (n := found.get(p.theory_name)) is not None and n.checked_ok for i, p in probes.items()}
+
+    def _combined_outcome(
+        self, node: NodeResult | None, theory: CheckTheory, proposals: dict[int, str]
+    ) -> dict[int, bool] | None:
+        """Per step: no error at its line. None when the node cannot be read that way (missing, not fully
+        processed, or errors at lines that are no step: a failure that spread beyond its step)."""
+        if node is None or node.status.canceled or node.status.unprocessed:
+            return None
+        lines = self._site_lines(theory)
+        step_lines = {lines[i] for i in proposals}
+        error_lines = {m.pos.line for m in node.errors}
+        if error_lines - step_lines:
+            return None
+        return {i: lines[i] not in error_lines for i in proposals}
+
+    def _record(self, proposals: dict[int, str], outcome: dict[int, bool], source: str, elapsed: float) -> None:
+        by_index = {s.index: s for s in self.sites}
+        for i, method in proposals.items():
+            site = by_index[i]
+            site.tried.append(method)
+            if outcome.get(i):
+                site.closed_by, site.source, site.elapsed = method, source, elapsed
 
     def _final(self) -> Verdict:
         final_text = replace_sledgehammer(self.text, {s.index: s.closed_by for s in self.sites if s.closed_by})
-        final = build_check_theory(self.problem, parse_candidate(final_text), theory_name=self._name("final"))
+        final = build_check_theory(
+            self.problem,
+            parse_candidate(final_text),
+            theory_name=self._name("final"),
+            imports=self.imports,
+            report_oracles=True,
+        )
         self._write(final)
         started = time.monotonic()
         nodes = self._use([final], self.cfg.final_timeout)
@@ -341,7 +485,7 @@ class _CheckRun:
                 final_proof=final_text,
             )
         if node.checked_ok:
-            return self._verdict(VerdictKind.PROVED, "Isabelle accepted the original theorem", final_proof=final_text)
+            return self._oracle_verdict(node, final, final_text)
         return self._verdict(
             VerdictKind.FAILED,
             "Isabelle rejected the final proof",
@@ -349,31 +493,69 @@ class _CheckRun:
             messages=self._candidate_messages(node, final),
         )
 
+    def _oracle_verdict(self, node: NodeResult, final: CheckTheory, final_text: str) -> Verdict:
+        """PROVED only when Isabelle's own `thm_oracles` shows the theorem rests on no oracle but allowed ones."""
+        assert final.oracles_line is not None
+        report = read_oracles(node.messages, final.oracles_line)
+        self.oracles = report
+        if not report.found:
+            return self._verdict(
+                VerdictKind.INFRASTRUCTURE_ERROR,
+                "Isabelle checked the theory but did not report which oracles the theorem uses (thm_oracles)",
+                final_proof=final_text,
+            )
+        if report.skipped:
+            return self._verdict(
+                VerdictKind.FAILED,
+                "the theorem rests on the skip_proof oracle (a `sorry`): Isabelle accepted it unproved",
+                final_proof=final_text,
+            )
+        if bad := report.disallowed(self.cfg.allowed_oracles):
+            allowed = ", ".join(self.cfg.allowed_oracles) or "none"
+            return self._verdict(
+                VerdictKind.FAILED,
+                f"the theorem rests on the oracle {', '.join(bad)}, which is not allowed (allowed: {allowed})",
+                final_proof=final_text,
+            )
+        via = f" (oracles: {', '.join(report.oracles)})" if report.oracles else ""
+        return self._verdict(VerdictKind.PROVED, f"Isabelle proved the original theorem{via}", final_proof=final_text)
+
     # ---------------------------------------------------------------------------------------------- helpers
     def _goal_key(self, site: _Site) -> str:
+        """What Isabelle sees at a step: the problem (header, preamble, statement), the proof text up to the
+        step (its facts and every assumption before it) and how Sledgehammer runs."""
         return content_key(
             isabelle=self.checker.isabelle_version,
-            imports=list(self.problem.imports),
+            session=self.checker.pool.config.session,
+            imports=list(self.imports),
+            preamble=normalise_proof(self.problem.preamble),
             statement=normalise_proof(self.problem.statement),
-            goal=normalise_proof(site.proposition or f"site {site.index}"),
+            prefix=normalise_proof(self.text[: site.start]),
+            goal=normalise_proof(site.proposition or ""),
             timeout=self.cfg.sledgehammer_timeout,
+            provers="default",
         )
 
     def _name(self, what: str) -> str:
         self.probe_count += 1
         return f"SXL_{what}_{self.probe_count}"
 
-    def _probe(self, chosen: dict[int, str]) -> CheckTheory:
-        """A theory where the chosen steps get their method and every other open step is assumed."""
+    def _theory(self, chosen: dict[int, str]) -> CheckTheory:
+        """A theory where the chosen steps get their method, closed steps what closed them, the rest `sorry`
+        (no quick_and_dirty needed: the server runs theories interactively, where `sorry` is accepted)."""
         replacements = {s.index: s.closed_by or "sorry" for s in self.sites}
         replacements.update(chosen)
         text = replace_sledgehammer(self.text, replacements)
-        theory = build_check_theory(self.problem, parse_candidate(text), theory_name=self._name("probe"))
-        probe_text = theory.text.replace("\nbegin\n", "\nbegin\ndeclare [[quick_and_dirty = true]]\n", 1)
-        shifted = {line + 1: src for line, src in theory.line_map.items()}
-        probe = CheckTheory(probe_text, theory.theory_name, theory.theorem_name, theory.restated_name, shifted)
-        self._write(probe)
-        return probe
+        theory = build_check_theory(
+            self.problem, parse_candidate(text), theory_name=self._name("probe"), imports=self.imports
+        )
+        self._write(theory)
+        return theory
+
+    def _site_lines(self, theory: CheckTheory) -> dict[int, int]:
+        """Step index -> its line in `theory` (every replacement is one line, so candidate lines stay put)."""
+        back = {src: line for line, src in theory.line_map.items()}
+        return {s.index: back.get(s.line, -1) for s in self.sites}
 
     def _write(self, theory: CheckTheory) -> None:
         (self.workdir / f"{theory.theory_name}.thy").write_text(theory.text)
@@ -442,7 +624,25 @@ class _CheckRun:
             messages=messages,
             isabelle_version=self.checker.isabelle_version,
             session=self.checker.pool.config.session,
-            imports=self.problem.imports,
+            imports=self.imports,
+            header=self.cfg.header,
             timings=dict(self.timings),
             round_trips=self.round_trips,
+            oracles=self.oracles.oracles,
         )
+
+
+#: try0 at a step, then `sorry` so the theory goes on (one line: step lines must stay put)
+TRY0_CALL = "try0 sorry"
+#: try0 runs its methods in parallel, each under `try0_default_timeout` (2 s: HOL/Tools/try0.ML)
+TRY0_SECONDS_PER_STEP = 3.0
+_TRYING = re.compile(r"^Trying (.*)\.\.\.$", re.S)
+
+
+def try0_methods(messages: Sequence[IsabelleMessage]) -> set[str]:
+    """The methods a try0 run says it tries (`Trying "simp", "auto", ..., and "order"...`)."""
+    names: set[str] = set()
+    for m in messages:
+        if match := _TRYING.match(m.text.strip()):
+            names.update(re.findall(r'"([^"]+)"', match.group(1)))
+    return names

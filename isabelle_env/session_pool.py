@@ -2,8 +2,14 @@
 
 Starting a session costs seconds (a `poly` process loads a heap); checking a small theory in a warm one
 costs milliseconds. The pool keeps `size` sessions warm on one connection, hands each to one caller at a
-time, purges its theories after every use so memory stays flat, and replaces a session whose check ran
-past its deadline and would not cancel. If the server process dies, a server we own is restarted.
+time, purges the theories that caller checked after every use so memory stays flat, and replaces a session
+whose check ran past its deadline and would not cancel. If the server process dies, a server we own is
+restarted.
+
+Only the checked theories are purged, never `all`: a library theory that the session's heap lacks is loaded
+from source by the first check that imports it (tens of seconds for HOL-Number_Theory in session HOL, see
+STACK_NOTES) and stays loaded for the next one (`Pure/Tools/server_commands.scala` `purge_theories`: with
+`all = false` only the named nodes go).
 """
 
 from __future__ import annotations
@@ -59,7 +65,7 @@ class PooledSession:
     generation: int
     broken: bool = False
     checks: int = 0
-    _loaded: bool = field(default=False, repr=False)
+    _loaded: dict[str, list[str]] = field(default_factory=dict, repr=False)  # master_dir -> theories checked
 
     @property
     def session_id(self) -> str:
@@ -74,7 +80,7 @@ class PooledSession:
         on_note: NoteCallback | None = None,
     ) -> UseTheoriesResult:
         cfg = self.pool.config
-        self._loaded = True
+        self._loaded.setdefault(str(master_dir or ""), []).extend(str(t) for t in theories)
         self.checks += 1
         client = self.pool.client
         try:
@@ -202,11 +208,17 @@ class SessionPool:
             return
         if not lent.broken and lent._loaded:
             try:
-                self.client.purge_theories(lent.session_id, purge_all=True, timeout=self.config.stop_timeout)
+                for master_dir, theories in lent._loaded.items():
+                    self.client.purge_theories(
+                        lent.session_id,
+                        list(dict.fromkeys(theories)),
+                        master_dir=master_dir or None,
+                        timeout=self.config.stop_timeout,
+                    )
             except IsabelleError as exc:
                 log.warning("purging session %s failed (%s); replacing it", lent.session_id, exc)
                 lent.broken = True
-        lent._loaded = False
+        lent._loaded = {}
         if lent.broken:
             self._replace(lent, stop_old=True)
         else:

@@ -1,4 +1,5 @@
-"""Reading Sledgehammer's `Try this:` suggestions from Isabelle's structured messages."""
+"""Reading proof suggestions from Isabelle's structured messages: Sledgehammer's and try0's `Try this:` lines and
+try0's `Found proof:` lines (HOL/Tools/try0.ML prints one per method that closed the goal)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from isabelle_env.protocol import IsabelleMessage
 
 # "cvc5: Try this: by (metis foo) (12 ms)", "Try this: using assms by linarith (0.4 ms)"
 _TRY_THIS = re.compile(
-    r"Try this:\s*(?P<call>.+?)\s*(?:\((?P<timing>[^()]*(?:\bm?s\b|failed|timed out)[^()]*)\))?\s*$", re.S
+    r"(?:Try this|Found proof):\s*(?P<call>.+?)\s*(?:\((?P<timing>[^()]*(?:\bm?s\b|failed|timed out)[^()]*)\))?\s*$",
+    re.S,
 )
 _BAD_TIMING = re.compile(r"failed|timed out|>\s*[0-9.]+ ?s", re.I)
 _METHOD_START = ("by ", "using ", "unfolding ", "apply ", "by(")

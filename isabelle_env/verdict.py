@@ -46,10 +46,12 @@ class Verdict:
     findings: tuple[Finding, ...] = ()
     isabelle_version: str | None = None
     session: str | None = None
-    imports: tuple[str, ...] = ()
+    imports: tuple[str, ...] = ()  # what the checked theory imported
+    header: str = "problem"  # "problem" (its own imports) or "benchmark" (the benchmark's fixed header)
     timings: dict[str, float] = field(default_factory=dict)
     round_trips: int = 0
     cached: bool = False
+    oracles: tuple[str, ...] = ()  # what Isabelle's thm_oracles reported for the proved theorem ([] = kernel only)
 
     @property
     def proved(self) -> bool:
@@ -80,9 +82,11 @@ class Verdict:
             "isabelle_version": self.isabelle_version,
             "session": self.session,
             "imports": list(self.imports),
+            "header": self.header,
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
             "round_trips": self.round_trips,
             "cached": self.cached,
+            "oracles": list(self.oracles),
         }
 
     @classmethod
@@ -112,7 +116,9 @@ class Verdict:
             isabelle_version=data.get("isabelle_version"),
             session=data.get("session"),
             imports=tuple(data.get("imports", ())),
+            header=data.get("header", "problem"),
             timings=dict(data.get("timings", {})),
             round_trips=data.get("round_trips", 0),
             cached=data.get("cached", False),
+            oracles=tuple(data.get("oracles", ())),
         )

@@ -345,7 +345,7 @@ CHEATS: list[Cheat] = [
     # -- command_not_allowed ------------------------------------------------------------------------------------
     Cheat(A.NOT_ALLOWED, "nitpick", "proof -\n  nitpick\n  show ?thesis using h0 h1 by simp\nqed", 2),
     Cheat(A.NOT_ALLOWED, "try0", "using h0 h1\n  try0\n  by simp", 2),
-    Cheat(A.NOT_ALLOWED, "guess", "proof -\n  guess z using h0 by simp\n  show ?thesis using h0 h1 by simp\nqed", 2),
+    Cheat(A.NOT_ALLOWED, "include", "proof -\n  include lattice_syntax\n  show ?thesis using h0 h1 by simp\nqed", 2),
     Cheat(A.NOT_ALLOWED, "interpret", "proof -\n  interpret l .\n  show ?thesis using h0 h1 by simp\nqed", 2),
     Cheat(
         A.NOT_ALLOWED, "write", 'proof -\n  write times (infixl "**" 70)\n  show ?thesis using h0 h1 by simp\nqed', 2

@@ -5,6 +5,11 @@ always by strings of the same length so the recorded length headers stay valid: 
 command, so concurrent tasks can be told apart) and session ids (fresh per session_start). A reply for a
 theory set it never saw (`rename_theories`) is assembled from recorded nodes and re-framed.
 
+With `rename_theories`, a node may also be assembled from recorded messages placed at given lines (a
+`NodeReply`, e.g. a failing step's error at the line of that step), and every `thm_oracles NAME` command of a
+theory gets the message a real kernel prints for it (`real-kernel/use_theories.jsonl`, theory `Oracles`):
+`skip_proof` when the theory uses `sorry`, `holds_by_evaluation` when it uses `by eval`.
+
 Fault modes a client must survive: split reads, coalesced replies, interleaved tasks, a wrong password,
 a server that closes mid-message, one that never answers, a check that hangs until cancelled.
 """
@@ -26,6 +31,9 @@ from typing import Any
 
 #: what `choose_transcript` returns for a theory whose check never finishes (until cancelled)
 HANG = "<hang>"
+
+#: Pure/thm_deps.ML `pretty_thm_oracles`: `Pretty.big_list "oracles:"`, one item per oracle
+_ORACLES_OF = {"sorry": "skip_proof", "\\<proof>": "skip_proof", "eval": "holds_by_evaluation"}
 
 _TASK = re.compile(rb'"task":"([0-9a-f-]{36})"')
 _SESSION = re.compile(rb'"session_id":"([0-9a-f-]{36})"')
@@ -59,6 +67,37 @@ def split_transcript(data: bytes) -> list[bytes]:
     return raw
 
 
+@dataclass
+class NodeReply:
+    """A node made of recorded messages: `messages` are (kind, line, text) at lines of the requested theory;
+    the node's status and `errors` follow from them, the rest of the node from the `base` transcript."""
+
+    messages: list[tuple[str, int, str]]
+    base: str = "use_theories"
+
+
+def real_kernel_replies(transcripts: Path) -> dict[str, dict[str, Any]]:
+    """The real kernel's `use_theories` replies, by theory name (real-kernel/use_theories.jsonl)."""
+    path = transcripts / "real-kernel" / "use_theories.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return {row["theory"]: row["reply"] for row in rows}
+
+
+def recorded_message(transcripts: Path, theory: str, startswith: str) -> str:
+    """The text of the first message of a recorded real-kernel theory that starts with `startswith`."""
+    node = real_kernel_replies(transcripts)[theory]["nodes"][0]
+    return next(m["message"] for m in node["messages"] if m["message"].startswith(startswith))
+
+
+def _oracle_messages(text: str) -> list[tuple[str, int, str]]:
+    """What `thm_oracles` prints on each of its lines: the oracles the theory's proofs used (all of them:
+    a stand-in does not track which theorem depends on which step)."""
+    words = re.findall(r"\\<proof>|\bsorry\b|\bby\s+eval\b", text)
+    used = sorted({_ORACLES_OF["eval" if w.startswith("by") else w] for w in words})
+    body = "oracles:" + "".join(f"\n  {name}" for name in used)
+    return [("writeln", k, body) for k, line in enumerate(text.splitlines(), 1) if line.startswith("thm_oracles ")]
+
+
 def body_of(raw: bytes) -> bytes:
     head, _, rest = raw.partition(b"\n")
     return rest.rstrip(b"\n") if head.strip().isdigit() else head
@@ -74,8 +113,9 @@ class Behaviour:
     hang_use_theories: bool = False  # OK + task id, then nothing until cancelled
     ignore_cancel: bool = False
     rename_theories: bool = False
-    # chooses a transcript for each requested theory: "use_theories", "use_theories.Fail", ...
-    choose_transcript: Callable[[str], str] = lambda theory: "use_theories"
+    # chooses a transcript for each requested theory: "use_theories", "use_theories.Fail", ..., HANG, or (with
+    # rename_theories) a NodeReply of recorded messages at given lines
+    choose_transcript: Callable[[str], str | NodeReply] = lambda theory: "use_theories"
     isabelle_name: str = "Isabelle2025"
 
 
@@ -287,12 +327,19 @@ class IsabelleStandin:
             if choice == HANG:
                 self._hang_next = True
                 choice = "use_theories"
-            recorded = self.transcript(choice)
-            finished = json.loads(body_of(recorded[-1]).partition(b" ")[2])
-            node = finished["nodes"][0]
             path = Path(theory if theory.endswith(".thy") else theory + ".thy")
             if master_dir and not path.is_absolute():
                 path = Path(master_dir) / path
+            text = path.read_text() if path.is_file() else ""
+            if isinstance(choice, NodeReply):
+                node = self._recorded_node(choice.base)
+                node["messages"] = [_message(kind, line, body) for kind, line, body in choice.messages]
+            else:
+                node = self._recorded_node(choice)
+            node["messages"] += [_message(*m) for m in _oracle_messages(text)]
+            failed = sum(m["kind"] == "error" for m in node["messages"])
+            if isinstance(choice, NodeReply):
+                node["status"].update(ok=not failed, failed=failed)
             node["node_name"] = str(path)
             node["theory_name"] = "Draft." + path.stem
             for message in node["messages"]:
@@ -301,3 +348,11 @@ class IsabelleStandin:
             errors += [m for m in node["messages"] if m["kind"] == "error"]
         payload = {"ok": not errors, "errors": errors, "nodes": nodes, "task": "0" * 36}
         return base[:-1] + [frame(b"FINISHED " + json.dumps(payload, separators=(",", ":")).encode())]
+
+    def _recorded_node(self, transcript: str) -> dict[str, Any]:
+        finished = json.loads(body_of(self.transcript(transcript)[-1]).partition(b" ")[2])
+        return finished["nodes"][0]
+
+
+def _message(kind: str, line: int, text: str) -> dict[str, Any]:
+    return {"kind": kind, "message": text, "pos": {"line": line, "offset": 1, "end_offset": 2, "id": None}}

@@ -1,20 +1,38 @@
 """Test double for Isabelle's judgement of theories, used by the stand-in server's transcript choice.
 
-The stand-in replays recorded replies; this decides *which* recorded reply a theory gets, from a script of
-which proof methods close which propositions. It mimics the real kernel where it matters for the checker:
-`sorry` only passes when the theory itself enables quick_and_dirty, `sledgehammer` gets the recorded
-Sledgehammer reply, and a method listed as looping makes the whole check hang until cancelled.
+The stand-in replays recorded replies; this decides what each theory gets, from a script of which proof methods
+close which propositions, with the messages a real kernel prints placed at the lines where it prints them. It
+mimics the real kernel (../shared/STACK_NOTES.md, isabelle-transcripts/real-kernel/) where it matters:
+- `sorry` is accepted, as the server's interactive mode accepts it (`Pure/Isar/method.ML` `Method.cheating`
+  allows it when interactive; recorded reply `Sorry_Accepted`); the stand-in's `thm_oracles` reports it;
+- terminal proofs are forked (`Pure/Isar/proof.ML` `future_terminal_proof`), so every failing `by` is
+  reported at its own line and the rest of the proof goes on (recorded replies `Failing_Step*`);
+- `sledgehammer` prints the recorded Sledgehammer messages at its line; `try0` prints the recorded `Trying ...`
+  line and a `Found proof: by M (0 ms)` line for each of its methods the script says closes the goal (recorded
+  reply `Try0`; HOL/Tools/try0.ML); a method listed as looping makes the whole check hang until cancelled.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from isabelle_env.theory_text import CARTOUCHE, STRING, VAR, split_commands, tokenize
-from tests.isabelle_standin import HANG
+from isabelle_env.syntax.spans import split_commands
+from isabelle_env.syntax.tokens import TokenKind, tokenize
+from tests.conftest import shared_dir
+from tests.isabelle_standin import HANG, NodeReply, body_of, recorded_message, split_transcript
 
 _GOALS = {"have", "show", "hence", "thus", "obtain", "theorem", "lemma"}
+
+
+def _recorded_hammer_messages() -> list[str]:
+    """The texts of the official server's recorded Sledgehammer run (use_theories.Sledgehammer)."""
+    import json
+
+    raw = split_transcript((shared_dir() / "isabelle-transcripts" / "use_theories.Sledgehammer").read_bytes())
+    finished = json.loads(body_of(raw[-1]).partition(b" ")[2])
+    return [m["message"] for m in finished["nodes"][0]["messages"]]
 
 
 @dataclass
@@ -23,24 +41,33 @@ class ScriptedProver:
     loops: dict[str, set[str]] = field(default_factory=dict)  # proposition -> methods that never finish
     seen: list[str] = field(default_factory=list)  # texts of every theory judged
 
-    def __call__(self, theory: str) -> str:
+    def __post_init__(self) -> None:
+        transcripts = shared_dir() / "isabelle-transcripts"
+        self._failed_method = recorded_message(transcripts, "Failing_Step", "Failed to apply initial proof method")
+        self._hammer = _recorded_hammer_messages()
+        self._trying = recorded_message(transcripts, "Try0", "Trying ")
+        self._try0_methods = re.findall(r'"([^"]+)"', self._trying)
+
+    def __call__(self, theory: str) -> str | NodeReply:
         path = Path(theory if theory.endswith(".thy") else theory + ".thy")
         text = path.read_text()
         self.seen.append(text)
         return self.judge(text)
 
-    def judge(self, text: str) -> str:
-        quick_and_dirty = "[[quick_and_dirty = true]]" in text
+    def judge(self, text: str) -> str | NodeReply:
         prop: str | None = None
-        verdict = "use_theories"
+        messages: list[tuple[str, int, str]] = []
         for cmd in split_commands(tokenize(text), text):
             if cmd.name in _GOALS:
-                props = [t.content for t in cmd.args if t.kind in (STRING, CARTOUCHE, VAR)]
+                props = [t.content for t in cmd.args if t.is_quoted or t.kind is TokenKind.VAR]
                 prop = props[-1] if props else None
             elif cmd.name == "sledgehammer":
-                verdict = "use_theories.Sledgehammer"
-            elif cmd.name == "sorry" and not quick_and_dirty:
-                return "use_theories.Fail"  # "Cheating requires quick_and_dirty mode!"
+                messages += [("writeln", cmd.line, m) for m in self._hammer]
+            elif cmd.name == "try0":
+                messages.append(("writeln", cmd.line, self._trying))
+                found = [f"by {m}" for m in self._try0_methods if f"by {m}" in self.closes.get(prop or "", set())]
+                messages += [("writeln", cmd.line, f"Found proof: {m} (0 ms)") for m in found]
+                messages.append(("writeln", cmd.line, f"Try this: {found[0]} (0 ms)" if found else "No proof found"))
             elif cmd.name == "by":
                 method = " ".join(cmd.text.split())
                 if method.startswith("by (rule ") or method == "by (rule)":
@@ -48,5 +75,5 @@ class ScriptedProver:
                 if method in self.loops.get(prop or "", set()):
                     return HANG
                 if method not in self.closes.get(prop or "", set()):
-                    return "use_theories.Fail"
-        return verdict
+                    messages.append(("error", cmd.line, self._failed_method))
+        return NodeReply(messages)

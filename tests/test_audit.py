@@ -10,6 +10,7 @@ import pytest
 
 from isabelle_env import audit as A
 from isabelle_env.audit import AuditReport, Finding, audit_candidate, statement_differences
+from isabelle_env.keywords import load, supported_releases
 from isabelle_env.theory_text import (
     ProblemTheory,
     atp_to_sledgehammer,
@@ -52,6 +53,62 @@ def test_cheat_is_rejected_with_rule_and_line(problem, cheat):
     report = audit_candidate(problem, cheat.text)
     assert not report.ok
     assert (cheat.rule, cheat.line) in {(f.rule, f.line) for f in report.findings}, str(report)
+
+
+# -- commands by the keyword table -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("release", supported_releases())
+def test_every_command_not_allowed_is_rejected_at_its_line_in_a_proof_and_at_top_level(problem, release):
+    table = load(release)
+    allowed = A.ALLOWED_PROOF_COMMANDS
+    for name in sorted(set(table.commands) - allowed - {"sledgehammer", "end"}):
+        inside = f'proof -\n  have "0 < x" using h0 by simp\n  {name} foo\n  show ?thesis using h0 h1 by simp\nqed'
+        report = audit_candidate(problem, inside, keywords=table)
+        assert 3 in {f.line for f in report.findings}, (name, str(report))
+        before = f"{name} foo\n{STMT}\n  using h0 h1 by simp"
+        report = audit_candidate(problem, before, keywords=table)
+        assert 1 in {f.line for f in report.findings}, (name, str(report))
+
+
+def test_commands_that_read_files_or_print_state_are_rejected_where_a_word_list_let_them_through(problem):
+    # each was folded into the arguments of `by simp` by the old hand-written lists (issue #13)
+    for command in ("bibtex_file", "ROOTS_file", "syntax_consts", "syntax_types", "welcome", "thm_oracles"):
+        text = f'using h0 h1 by simp\n{command} "/etc/passwd"'
+        report = audit_candidate(problem, text, keywords=load("Isabelle2025"))
+        assert {f.line for f in report.findings} == {2}, (command, str(report))
+    report = audit_candidate(problem, "using h0 by simp\nscala_build_generated_files x")
+    assert (A.SYSTEM, 2) in {(f.rule, f.line) for f in report.findings}
+    assert (A.SYSTEM, 2) in {(f.rule, f.line) for f in audit_candidate(problem, 'by simp\nbibtex_file "x"').findings}
+    # a command only some release knows: the default (every release's commands) reads it as a command
+    assert not audit_candidate(problem, 'using h0 h1 by simp\nsyntax_consts "x"').ok
+
+
+def test_private_and_qualified_are_known_and_rejected(problem):
+    report = audit_candidate(problem, f'private lemma aux: "True" by simp\n{STMT}\n  using h0 h1 by simp')
+    assert (A.TOP_LEVEL, 1) in {(f.rule, f.line) for f in report.findings}, str(report)
+    report = audit_candidate(
+        problem, 'proof -\n  qualified have c: "0 < x" using h0 by simp\n  show ?thesis sorry\nqed'
+    )
+    assert 2 in {f.line for f in report.findings}
+
+
+def test_names_spelled_like_commands_are_names(problem):
+    text = "\n".join(
+        [
+            "proof -",
+            '  define print_ok where "print_ok = x * y"',
+            '  have code_len: "0 < x" using h0 by simp',
+            '  have lemma1: "0 < y" using h1 by simp',
+            '  have thus\': "0 < x * y" using code_len lemma1 by simp',
+            '  have ML_ok: "print_ok = x * y" by (simp add: print_ok_def)',
+            "  note export_code_fact = ML_ok",
+            "  show ?thesis using thus' by simp",
+            "qed",
+        ]
+    )
+    report = audit_candidate(problem, text)
+    assert report.ok, str(report)
 
 
 @pytest.mark.parametrize("name,text", HONEST, ids=[h[0] for h in HONEST])

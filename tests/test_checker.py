@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from isabelle_env.check_cache import CheckCache
@@ -33,6 +35,7 @@ qed"""
 SCRIPT = {"x = 2": {"by simp"}, "x + x = 2 + 2": {"by metis"}, "?thesis": {"by auto"}}
 
 FAST = CheckerConfig(tactic_timeout=2, round_overhead=1, sledgehammer_timeout=2, final_timeout=5, proof_timeout=30)
+NO_TRY0 = dataclasses.replace(FAST, try0=False)
 
 
 @pytest.fixture
@@ -55,9 +58,38 @@ def use_theories_calls(server) -> list[list[str]]:
     return [arg["theories"] for name, arg in server.received if name == "use_theories"]
 
 
-def test_every_step_is_closed_then_the_original_theorem_is_checked(checker_for):
+def test_try0_closes_every_step_at_once_then_the_original_theorem_is_checked(checker_for):
     prover = ScriptedProver(SCRIPT)
     checker, server = checker_for(prover)
+    verdict = checker.verify(PROBLEM, SKETCH)
+    assert verdict.kind is VerdictKind.PROVED, verdict.reason
+    closed = {s.proposition: (s.closed_by, s.source) for s in verdict.steps}
+    assert closed == {
+        "x = 2": ("by simp", "try0"),
+        "x + x = 2 + 2": ("by metis", "try0"),
+        "?thesis": ("by auto", "try0"),
+    }
+    assert [s.line for s in verdict.steps] == [3, 5, 6]
+    assert verdict.final_proof == (
+        SKETCH.replace("h0 sledgehammer", "h0 by simp")
+        .replace("c0 sledgehammer", "c0 by metis")
+        .replace("c1 sledgehammer", "c1 by auto")
+    )
+    assert verdict.isabelle_version == "Isabelle2025" and verdict.imports == ("Main",)
+    # round 1: skeleton + one theory with try0 at every step; round 2: every suggestion in one theory; final
+    assert [len(c) for c in use_theories_calls(server)] == [2, 1, 1] and verdict.round_trips == 3
+    skeleton, tries, suggestions, final = prover.seen
+    assert skeleton.count("sorry") == 3 and tries.count("try0 sorry") == 3
+    assert "sledgehammer" not in suggestions and "sorry" not in suggestions
+    assert "quick_and_dirty" not in final and "sorry" not in final and "sledgehammer" not in final
+    assert 'shows "x + x = 4"' in final and "theorem toy_restated:" in final
+    assert "using assms by (rule toy)" in final and "thm_oracles toy_restated" in final
+    assert verdict.oracles == ()
+
+
+def test_tactic_rounds_then_sledgehammer_each_round_one_theory(checker_for):
+    prover = ScriptedProver(SCRIPT)
+    checker, server = checker_for(prover, NO_TRY0)
     verdict = checker.verify(PROBLEM, SKETCH)
     assert verdict.kind is VerdictKind.PROVED, verdict.reason
     closed = {s.proposition: (s.closed_by, s.source) for s in verdict.steps}
@@ -66,22 +98,13 @@ def test_every_step_is_closed_then_the_original_theorem_is_checked(checker_for):
         "x + x = 2 + 2": ("by metis", "sledgehammer"),
         "?thesis": ("by auto", "heuristic"),
     }
-    assert [s.line for s in verdict.steps] == [3, 5, 6]
     assert verdict.steps[0].tried == ("by auto", "by simp")
-    assert verdict.final_proof == (
-        SKETCH.replace("h0 sledgehammer", "h0 by simp")
-        .replace("c0 sledgehammer", "c0 by metis")
-        .replace("c1 sledgehammer", "c1 by auto")
-    )
-    assert verdict.isabelle_version == "Isabelle2025" and verdict.imports == ("Main",)
+    assert verdict.steps[1].tried[: len(FAST.tactics)] == FAST.tactics
+    assert verdict.steps[1].tried[len(FAST.tactics) :] == ("by fast", "by metis")  # suggestions not yet tried
     calls = use_theories_calls(server)
-    # round 1: skeleton + 3 probes; later rounds only the steps still open; then hammer, suggestions, final
-    assert [len(c) for c in calls[:3]] == [4, 2, 1]
-    assert len(calls) == verdict.round_trips == len(FAST.tactics) + 3
-    final = prover.seen[-1]
-    assert "quick_and_dirty" not in final and "sorry" not in final and "sledgehammer" not in final
-    assert 'shows "x + x = 4"' in final and "theorem toy_restated:" in final
-    assert "using assms by (rule toy)" in final
+    # skeleton + first tactic at every step; then one theory per round: tactics, hammer, 2 suggestions, final
+    assert [len(c) for c in calls] == [2] + [1] * (len(FAST.tactics) - 1) + [1, 1, 1, 1]
+    assert len(calls) == verdict.round_trips
 
 
 def test_a_sketch_that_is_broken_without_its_steps_fails_early(checker_for):
@@ -91,19 +114,31 @@ def test_a_sketch_that_is_broken_without_its_steps_fails_early(checker_for):
     verdict = checker.verify(PROBLEM, broken)
     assert verdict.kind is VerdictKind.FAILED
     assert "does not check even with every sledgehammer step assumed" in verdict.reason
-    assert verdict.messages and verdict.messages[0].text.startswith("Failed to finish proof")
+    (message,) = verdict.messages  # the real kernel's message for a failing `by`, at the candidate's line
+    assert message.text.startswith("Failed to apply initial proof method") and message.pos.line == 6
     assert len(use_theories_calls(server)) == 1
 
 
 def test_a_step_nothing_closes_fails_naming_its_line(checker_for):
     script = {**SCRIPT, "x + x = 2 + 2": set()}
-    checker, server = checker_for(ScriptedProver(script))
+    checker, server = checker_for(ScriptedProver(script), NO_TRY0)
     verdict = checker.verify(PROBLEM, SKETCH)
     assert verdict.kind is VerdictKind.FAILED
     assert verdict.reason == "no tactic closed the sledgehammer steps on lines 5"
     (step,) = [s for s in verdict.steps if not s.closed]
     assert step.tried[: len(FAST.tactics)] == FAST.tactics
     assert step.tried[len(FAST.tactics) :] == ("by fast", "by metis")  # new suggestions re-checked
+
+
+def test_what_try0_tried_is_not_tried_again(checker_for):
+    script = {**SCRIPT, "x + x = 2 + 2": set()}
+    checker, server = checker_for(ScriptedProver(script))
+    verdict = checker.verify(PROBLEM, SKETCH)
+    assert verdict.kind is VerdictKind.FAILED
+    (step,) = [s for s in verdict.steps if not s.closed]
+    # try0 ran simp, auto, blast, metis, ... under its own timeouts: only the tactics it does not cover follow,
+    # and none of Sledgehammer's suggestions (all of them methods try0 already ran)
+    assert step.tried == ("by eval", "by sos", "by arith", "by (auto simp: field_simps)")
 
 
 def test_a_cheating_candidate_never_reaches_isabelle(checker_for):
@@ -118,12 +153,13 @@ def test_a_cheating_candidate_never_reaches_isabelle(checker_for):
 
 def test_a_looping_tactic_is_cancelled_and_the_next_one_tried(checker_for):
     prover = ScriptedProver(SCRIPT, loops={"x = 2": {"by auto"}})
-    config = CheckerConfig(tactic_timeout=0.3, round_overhead=0.2, final_timeout=5, proof_timeout=30)
+    config = CheckerConfig(tactic_timeout=0.3, round_overhead=0.2, final_timeout=5, proof_timeout=30, try0=False)
     checker, server = checker_for(prover, config)
     verdict = checker.verify(PROBLEM, SKETCH)
     assert verdict.kind is VerdictKind.PROVED, verdict.reason
     assert [s.closed_by for s in verdict.steps] == ["by simp", "by metis", "by auto"]
-    # the round with the loop is cancelled, then its probes run alone: only the looping one is cancelled again
+    # the round with the loop is cancelled (one theory for every step), then each step's probe runs alone:
+    # only the looping one is cancelled again
     assert len([a for name, a in server.received if name == "cancel"]) == 2
 
 
@@ -138,7 +174,7 @@ def test_a_proof_past_its_budget_is_a_timeout(checker_for):
 
 def test_verdicts_and_sledgehammer_calls_are_cached(checker_for):
     prover = ScriptedProver(SCRIPT)
-    checker, server = checker_for(prover, cache=True)
+    checker, server = checker_for(prover, NO_TRY0, cache=True)
     first = checker.verify(PROBLEM, SKETCH)
     calls = len(use_theories_calls(server))
     again = checker.verify(PROBLEM, SKETCH.replace("  (* x is two *)\n", "").replace("-\n", "-\n\n"))

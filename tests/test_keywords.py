@@ -269,7 +269,11 @@ def test_category_sets_match_keyword_ml():
 def test_tables_record_their_provenance(t2024, t2025):
     for table in (t2024, t2025):
         files = table.provenance["files"]
+        presumed = {w for gap in table.provenance["known_missing"] for w in gap["words"]}
         for entry in (*table.commands.values(), *table.minor_entries.values()):
+            if entry.word in presumed:  # commands whose declaring theory was not found: kept, flagged
+                assert not entry.files and not entry.verified and entry.note, entry
+                continue
             assert entry.files and set(entry.files) <= set(files), entry
             older = [f for f in entry.files if files[f].get("verified") is False]
             assert entry.verified is (not older and not entry.note), entry

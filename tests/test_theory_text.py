@@ -9,12 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from isabelle_env.syntax.tokens import TokenKind as K
 from isabelle_env.theory_text import (
-    CARTOUCHE,
-    COMMENT,
-    FORMAL_COMMENT,
-    IDENT,
-    STRING,
     ProblemTheory,
     TheoryParseError,
     atp_to_sledgehammer,
@@ -168,27 +164,52 @@ def test_problem_from_statement_wraps_a_bare_statement():
 
 
 def test_lexer_nesting_strings_and_formal_comments():
+    # Pure/Isar/token.scala: delimited tokens; Pure/General/comment.scala: `\<comment>` then a cartouche.
+    # `--` is no comment marker in current Isabelle (Pure.thy declares no `--`): a symbolic identifier.
     text = (
         '(* a (* b *) " c *) x "y \\" (* \\<le>" \\<open>a \\<open>b\\<close> (*\\<close> \u2039u \u2039v\u203a\u203a'
-        ' \\<comment> \\<open>note\\<close> -- "old" z'
+        ' \\<comment> \\<open>note\\<close> \\<^cancel>\\<open>gone\\<close> -- "old" z'
     )
-    toks = [t for t in tokenize(text) if t.kind != "space"]
+    toks = [t for t in tokenize(text) if t.kind is not K.SPACE]
     assert [t.kind for t in toks] == [
-        COMMENT,
-        IDENT,
-        STRING,
-        CARTOUCHE,
-        CARTOUCHE,
-        FORMAL_COMMENT,
-        FORMAL_COMMENT,
-        IDENT,
+        K.INFORMAL_COMMENT,
+        K.IDENT,
+        K.STRING,
+        K.CARTOUCHE,
+        K.CARTOUCHE,
+        K.FORMAL_COMMENT,
+        K.FORMAL_COMMENT,
+        K.SYM_IDENT,
+        K.STRING,
+        K.IDENT,
     ]
     assert toks[0].text == '(* a (* b *) " c *)'
     assert toks[2].content == 'y \\" (* \\<le>'
     assert toks[3].content == "a \\<open>b\\<close> (*"
     assert toks[4].content == "u \u2039v\u203a"
-    assert toks[5].content == "note" and toks[6].content == "old"
+    assert toks[5].content == "note" and toks[6].content == "gone" and toks[8].content == "old"
     assert "".join(t.text for t in tokenize(text)) == text
+
+
+def test_keywords_win_ties_and_lose_to_longer_identifiers():
+    # token.scala `keyword ||| (ident | ...)`: the longest token wins, a keyword wins a tie
+    toks = [t for t in tokenize("by bye print_ok code_len thus thus' proof- .. . :: : ?thesis") if t.is_proper]
+    kinds = [(t.text, t.kind) for t in toks]
+    assert kinds == [
+        ("by", K.COMMAND),
+        ("bye", K.IDENT),
+        ("print_ok", K.IDENT),
+        ("code_len", K.IDENT),
+        ("thus", K.COMMAND),
+        ("thus'", K.IDENT),
+        ("proof", K.COMMAND),
+        ("-", K.SYM_IDENT),
+        ("..", K.COMMAND),
+        (".", K.COMMAND),
+        ("::", K.KEYWORD),
+        (":", K.KEYWORD),
+        ("?thesis", K.VAR),
+    ]
 
 
 def test_lexer_lines_offsets_and_names():

@@ -24,6 +24,7 @@ from typing import Any
 
 from isabelle_env.keywords.header import split_symbols
 from isabelle_env.keywords.kinds import COMMAND_KINDS, MINOR_KINDS, KeywordKind
+from isabelle_env.symbols import LETTER_SYMBOLS, SYM_CHARS
 
 __all__ = ["FORMAT", "KeywordEntry", "KeywordTable", "UnknownReleaseError", "load", "supported_releases"]
 
@@ -113,6 +114,11 @@ class KeywordTable:
         """The minor lexicon: plain minor keywords, ``before_command`` and ``quasi_command`` words."""
         return frozenset(self.minor_entries)
 
+    @property
+    def before_command(self) -> frozenset[str]:
+        """`private`, `qualified`: keywords that take the command after them into their span."""
+        return frozenset(w for w, e in self.minor_entries.items() if e.kind is KeywordKind.BEFORE_COMMAND)
+
     def kind(self, word: str) -> KeywordKind | None:
         """The command kind of ``word``, else its minor kind, else None (not a keyword)."""
         entry = self.commands.get(word) or self.minor_entries.get(word)
@@ -184,6 +190,19 @@ class KeywordTable:
             raise ValueError(f"{source}: not a keyword table ({exc})") from exc
 
     @classmethod
+    def union(cls, tables: Iterable[KeywordTable]) -> KeywordTable:
+        """Every keyword of any of `tables` (a later table's entry wins): what to lex with when the release that
+        will check a text is not known, so that a word any release reads as a command is read as one."""
+        tables = list(tables)
+        commands: dict[str, KeywordEntry] = {}
+        minor: dict[str, KeywordEntry] = {}
+        for table in tables:
+            commands.update(table.commands)
+            minor.update(table.minor_entries)
+        releases = [t.release for t in tables]
+        return cls("+".join(releases), {"union_of": releases}, commands, minor)
+
+    @classmethod
     def from_file(cls, path: str | Path) -> KeywordTable:
         path = Path(path)
         try:
@@ -227,19 +246,8 @@ def _release_key(name: str) -> tuple[int, int]:
 # -- identifier-like tokens (Lexicon.scan_* in src/Pure/Syntax/lexicon.ML, Token.scan_symid) -----------------
 
 _SYMBOL_RE = re.compile(r"\\<\^?[A-Za-z0-9_']*>|.", re.DOTALL)
-# isar-ref lexical syntax: sym = ! # $ % & * + - / < = > ? @ ^ _ | ~
-_SYMBOLIC_CHARS = frozenset("!#$%&*+-/<=>?@^_|~")
-# Symbol.is_letter_symbol: Greek letters except \<lambda>, calligraphic \<A>..\<z>, gothic \<AA>..\<zz>
-_GREEK = [
-    *("alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa", "mu", "nu", "xi"),
-    *("pi", "rho", "sigma", "tau", "upsilon", "phi", "chi", "psi", "omega", "Gamma", "Delta", "Theta", "Lambda"),
-    *("Xi", "Pi", "Sigma", "Upsilon", "Phi", "Psi", "Omega"),
-]
-_LETTER_SYMBOLS = frozenset(
-    [f"\\<{g}>" for g in _GREEK]
-    + [f"\\<{c}>" for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"]
-    + [f"\\<{c}{c}>" for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"]
-)
+_SYMBOLIC_CHARS = SYM_CHARS
+_LETTER_SYMBOLS = LETTER_SYMBOLS
 _QUASI_SYMBOLS = frozenset(["\\<^sub>", "\\<^isub>", "\\<^isup>"])
 
 
