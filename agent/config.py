@@ -30,7 +30,7 @@ class SearchConfig(_Section):
 class IsabelleConfig(_Section):
     """Where checks run: `checkers` Ray actors, each with `sessions_per_checker` warm sessions."""
 
-    session: str = "HOL"
+    session: str | None = None  # None: the smallest built session whose heap holds the problems' imports
     dirs: tuple[str, ...] = ()
     checkers: int = Field(1, ge=1)
     sessions_per_checker: int = Field(1, ge=1)
