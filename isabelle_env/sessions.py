@@ -265,7 +265,8 @@ class SessionChoice:
     known: bool = True  # False: a session we know nothing of (its coverage is not judged)
     better: str | None = None  # a built session holding every import, when an override lacks some
     where: str = ""  # which Isabelle the sessions were looked up in, for messages
-    candidates: tuple[str, ...] = field(default=(), repr=False)
+    candidates: tuple[str, ...] = field(default=(), repr=False)  # the built sessions it chose from
+    holds: frozenset[str] = field(default=frozenset(), repr=False)  # what the chosen heap is known to hold
 
     @property
     def complete(self) -> bool:
@@ -329,6 +330,7 @@ def choose_session(
             better=better,
             where=where,
             candidates=names,
+            holds=found.holds if found else frozenset(),
         )
     if full:
         pick = full[0]
@@ -340,9 +342,8 @@ def choose_session(
         pick = distribution_session("HOL")
         reason = "the default: no built heap could be inspected" + (f" in {where}" if where else "")
     missing = pick.missing(wanted)
-    return SessionChoice(
-        pick.name, _dirs(extra_dirs, pick.dirs), wanted, missing, reason, where=where, candidates=names
-    )
+    dirs = _dirs(extra_dirs, pick.dirs)
+    return SessionChoice(pick.name, dirs, wanted, missing, reason, where=where, candidates=names, holds=pick.holds)
 
 
 def _dirs(first: Sequence[str], then: Sequence[str]) -> tuple[str, ...]:

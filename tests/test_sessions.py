@@ -405,3 +405,18 @@ def test_eval_checks_in_the_session_recorded_for_the_servers_release(standin, tm
     assert "note:" not in result.stderr
     with RunStore(store) as runs:
         assert json.loads(runs.run("s1")["config"])["isabelle"]["session"] == MINIF2F_SESSION
+
+
+@pytest.mark.isabelle
+def test_real_a_number_theory_problem_verifies_in_the_default_configuration(real_isabelle, shared):
+    """The issue's case: the shipped human proof of test/amc12_2000_p6 (imports HOL-Number_Theory), verified with
+    no --session. In session HOL it ran past the 120 s final check; in one holding the imports, ~1 s."""
+    problem = shared / "datasets" / "minif2f" / "isabelle" / "test" / "amc12_2000_p6.thy"
+    choice = select_session(theory_file_imports(problem.read_text()), isabelle=str(real_isabelle.home))
+    if choice.missing:
+        pytest.skip(f"no built session of {real_isabelle.home} holds the imports: {choice.notice()}")
+    args = ["verify", str(problem), str(problem), "--isabelle", str(real_isabelle.home), "--no-cache", "--json"]
+    result = CliRunner().invoke(app, args)
+    verdict = json.loads(result.stdout)
+    assert result.exit_code == 0 and verdict["kind"] == "proved", result.output
+    assert verdict["session"] == choice.session != "HOL"
