@@ -97,7 +97,7 @@ def select_session(
         except IsabelleNotFoundError:
             installations, where = [], ""
     available = _unique(s for inst in installations for s in installation_sessions(inst))
+    unbuilt = []  # named, but its heap is not built: session_start builds it; its dirs are still needed
     if override and all(s.name != override for s in available):
-        recorded = [r.heap_session() for inst in installations for r in sessions_of(inst.home) if r.name == override]
-        available += recorded[:1]  # named, but its heap is not built: session_start builds it; dirs still needed
-    return choose_session(imports, available, override, extra_dirs=dirs, where=where)
+        unbuilt = [r.heap_session() for inst in installations for r in sessions_of(inst.home) if r.name == override]
+    return choose_session(imports, available, override, extra_dirs=dirs, where=where, recorded_unbuilt=unbuilt[:1])

@@ -267,6 +267,7 @@ class SessionChoice:
     where: str = ""  # which Isabelle the sessions were looked up in, for messages
     candidates: tuple[str, ...] = field(default=(), repr=False)  # the built sessions it chose from
     holds: frozenset[str] = field(default=frozenset(), repr=False)  # what the chosen heap is known to hold
+    unbuilt: bool = False  # an override whose heap is not among the built ones looked at
 
     @property
     def complete(self) -> bool:
@@ -274,6 +275,12 @@ class SessionChoice:
 
     def notice(self) -> str | None:
         """The one message a run prints when the heap lacks imports (None when nothing is missing)."""
+        if self.unbuilt and self.known:
+            lacks = f"; it also does not hold {', '.join(self.missing)}" if self.missing else ""
+            return (
+                f"session {self.session} has no built heap in {self.where}: starting it builds the heap first, "
+                f"which can take long (build it ahead with `isabelle build -b {self.session}`){lacks}"
+            )
         if not self.known:
             return (
                 f"session {self.session} is not one subgoalxl knows (not in the distribution, not recorded): "
@@ -300,6 +307,7 @@ def choose_session(
     *,
     extra_dirs: Sequence[str] = (),
     where: str = "",
+    recorded_unbuilt: Sequence[HeapSession] = (),
 ) -> SessionChoice:
     """The session to check `imports` in.
 
@@ -307,13 +315,14 @@ def choose_session(
     the distribution table. Otherwise: the smallest built session holding every import; if none does, the one
     holding the most (then `missing` names the rest); with nothing built known, `HOL`. `extra_dirs` (session
     directories the user gave) come first in the choice's `dirs`, then those the chosen session needs.
+    `recorded_unbuilt` are sessions we recorded whose heap is not built (looked up for an override only).
     """
     wanted = library_imports(imports)
     ordered = sorted(available, key=lambda s: (s.rank, s.name))
     full = [s for s in ordered if not s.missing(wanted)]
     names = tuple(s.name for s in ordered)
     if override:
-        found = next((s for s in ordered if s.name == override), None)
+        found = next((s for s in [*ordered, *recorded_unbuilt] if s.name == override), None)
         if found is None and override in DISTRIBUTION_HEAPS:
             found = distribution_session(override)
         dirs = _dirs(extra_dirs, found.dirs if found else ())
@@ -331,6 +340,7 @@ def choose_session(
             where=where,
             candidates=names,
             holds=found.holds if found else frozenset(),
+            unbuilt=bool(where) and override not in names,
         )
     if full:
         pick = full[0]

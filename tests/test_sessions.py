@@ -187,6 +187,8 @@ def test_session_and_config_override_the_choice_and_are_told_when_a_better_one_e
     mine = recorded_session(minif2f_spec(), ["/r"])
     named = choose_session(["Main"], [*available, mine], MINIF2F_SESSION, extra_dirs=["/given"])
     assert named.dirs == ("/given", "/r")  # the user's folders first, then the ROOT folder it needs
+    unbuilt = choose_session(["Main"], available, "HOL-Analysis", where="/opt/Isabelle2025")
+    assert unbuilt.unbuilt and "has no built heap in /opt/Isabelle2025" in unbuilt.notice()
     unknown = choose_session(["HOL-Analysis.Analysis"], available, "Someones_Session", extra_dirs=["/x"])
     assert not unknown.known and unknown.dirs == ("/x",) and "not checked" in unknown.notice()
 
@@ -210,6 +212,8 @@ def test_an_installation_offers_its_built_distribution_heaps_and_its_recorded_se
     )
     save_session(record)  # recorded, but its heap is not there (yet): not offered
     assert [s.name for s in installation_sessions(inst)] == list(STANDARD)
+    named = select_session(["Main"], MINIF2F_SESSION, isabelle=str(fake_isabelle))  # named anyway: its ROOT dir
+    assert named.dirs == ("/r",) and named.unbuilt and "starting it builds the heap first" in named.notice()
     with_heaps(fake_isabelle, MINIF2F_SESSION, folder="heaps_system")
     assert [s.name for s in installation_sessions(inst)][-1] == MINIF2F_SESSION
     choice = select_session(["HOL-Analysis.Analysis"], isabelle=str(fake_isabelle))
