@@ -28,6 +28,7 @@ from agent.cli_common import (  # noqa: E402 - the app is created first
     JsonOpt,
     PasswordOpt,
     ServerOpt,
+    SessionDirOpt,
     SessionOpt,
     fail,
     server_address,
@@ -96,14 +97,17 @@ def check(
     isabelle: IsabelleOpt = None,
     isabelle_server: ServerOpt = None,
     password: PasswordOpt = None,
-    session: SessionOpt = "HOL",
+    session: SessionOpt = None,
+    session_dir: SessionDirOpt = None,
     timeout: Annotated[float, typer.Option(help="seconds allowed for the whole check")] = 600.0,
     as_json: JsonOpt = False,
 ) -> None:
     """Check theory files with a real Isabelle. Exit 0: all checked without errors; 1: some failed; 2: trouble."""
+    from agent.session_choice import announce_session
     from isabelle_env.connect import open_session_pool
     from isabelle_env.errors import IsabelleError
     from isabelle_env.session_pool import SessionPoolConfig
+    from isabelle_env.sessions import theory_file_imports
     from isabelle_env.theory_check import check_theory_files, theory_file_problem
 
     for path in theories:
@@ -111,7 +115,9 @@ def check(
         if problem:
             raise fail(problem)
     address = server_address(isabelle_server, password)
-    config = SessionPoolConfig(session=session, size=1, check_timeout=timeout)
+    imports = [i for path in theories for i in theory_file_imports(path.read_text(encoding="utf-8", errors="replace"))]
+    choice = announce_session(imports, session, isabelle=isabelle, server=address, dirs=session_dir or ())
+    config = SessionPoolConfig(session=choice.session, size=1, dirs=choice.dirs, check_timeout=timeout)
     try:
         with open_session_pool(config, isabelle=isabelle, server=address) as pool:
             results = check_theory_files(pool, theories, timeout=timeout)
@@ -183,7 +189,8 @@ def verify(
     isabelle: IsabelleOpt = None,
     isabelle_server: ServerOpt = None,
     password: PasswordOpt = None,
-    session: SessionOpt = "HOL",
+    session: SessionOpt = None,
+    session_dir: SessionDirOpt = None,
     tactic_timeout: Annotated[float, typer.Option(help="seconds per tactic and step")] = 10.0,
     proof_timeout: Annotated[float, typer.Option(help="seconds for the whole candidate")] = 600.0,
     sledgehammer: Annotated[bool, typer.Option(help="run Sledgehammer on steps no tactic closes")] = True,
@@ -196,6 +203,7 @@ def verify(
     as_json: JsonOpt = False,
 ) -> None:
     """Audit, then check a candidate with a real Isabelle. Exit 0 proved, 1 not proved, 2 infrastructure error."""
+    from agent.session_choice import announce_session
     from isabelle_env.check_cache import CheckCache
     from isabelle_env.checker import CheckerConfig, ProofChecker
     from isabelle_env.connect import open_session_pool
@@ -218,9 +226,11 @@ def verify(
         )
     except ValueError as exc:
         raise fail(str(exc)) from None
+    choice = announce_session(parsed.imports, session, isabelle=isabelle, server=address, dirs=session_dir or ())
+    pool_config = SessionPoolConfig(session=choice.session, dirs=choice.dirs)
     store = CheckCache(cache_dir() / "check_cache.sqlite") if cache else None
     try:
-        with open_session_pool(SessionPoolConfig(session=session), isabelle=isabelle, server=address) as pool:
+        with open_session_pool(pool_config, isabelle=isabelle, server=address) as pool:
             verdict = ProofChecker(pool, config, cache=store).verify(parsed, text)
     except IsabelleError as exc:
         raise fail(str(exc)) from None

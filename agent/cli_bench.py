@@ -183,31 +183,56 @@ def isabelle(
         Path | None,
         typer.Option("--data", help="a miniF2F checkout (its .thy files ship proofs)", envvar="SUBGOALXL_DATA"),
     ] = None,
-    proofs: Annotated[int, typer.Option("--proofs", min=1, help="shipped proofs to check both ways")] = 20,
+    proofs: Annotated[int, typer.Option("--proofs", min=1, help="shipped proofs to check every way")] = 20,
+    dsp_proofs: Annotated[
+        Path | None,
+        typer.Option(
+            "--dsp-proofs",
+            help="DSP's human_100_proofs.jsonl(.tar.gz): verify their sketches vs the finished proofs",
+            envvar="SUBGOALXL_DSP_PROOFS",
+        ),
+    ] = None,
+    dsp: Annotated[int, typer.Option("--dsp", min=1, help="DSP proofs to verify (first by name with ATP steps)")] = 10,
     memory_checks: Annotated[int, typer.Option("--memory-checks", min=1, help="checks in one warm session")] = 500,
-    session: Annotated[str, typer.Option("--session", help="Isabelle session (logic) to check in")] = "HOL",
+    session: Annotated[
+        str | None,
+        typer.Option("--session", help="session to check in (default: the built one holding the miniF2F imports)"),
+    ] = None,
     all_imports: Annotated[
         bool, typer.Option("--all-imports", help="also proofs importing libraries outside the session's heap")
     ] = False,
     isabelle_path: Annotated[str | None, typer.Option("--isabelle", help="Isabelle installation")] = None,
+    isabelle_server: Annotated[
+        str | None,
+        typer.Option("--isabelle-server", help="a running `isabelle server` (HOST:PORT, or its NAME) instead"),
+    ] = None,
+    password: Annotated[
+        str | None,
+        typer.Option("--password", envvar="SUBGOALXL_ISABELLE_PASSWORD", help="password of --isabelle-server"),
+    ] = None,
     out: OutOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Warm pooled sessions vs a fresh server per check, and session memory over many checks (needs Isabelle)."""
+    """On the miniF2F imports: warm vs fresh sessions per check, and verify vs the finished proof (needs Isabelle)."""
+    from agent.cli_common import server_address
     from benchmarks.perf.isabelle import IsabelleParams, isabelle_rows, run_isabelle
     from benchmarks.problems import ProblemLoadError
     from isabelle_env.errors import IsabelleError
 
+    address = server_address(isabelle_server, password)
     params = IsabelleParams(
         data=str(data) if data else None,
         proofs=proofs,
         memory_checks=memory_checks,
         session=session,
         isabelle=isabelle_path,
+        server=str(address) if address else None,
         all_imports=all_imports,
+        dsp_proofs=str(dsp_proofs) if dsp_proofs else None,
+        dsp=dsp,
     )
     try:
-        data_out = run_isabelle(params)
+        data_out = run_isabelle(params, address=address)
     except (ValueError, ProblemLoadError, IsabelleError) as exc:
         raise _fail(str(exc)) from None
     _emit(data_out, out, as_json, isabelle_rows)

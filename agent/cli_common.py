@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -28,7 +29,18 @@ PasswordOpt = Annotated[
         show_default=False,
     ),
 ]
-SessionOpt = Annotated[str, typer.Option("--session", help="Isabelle session (logic) to check in")]
+SessionOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--session",
+        help="Isabelle session (logic) to check in; default: the smallest built one whose heap holds the imports",
+        show_default=False,
+    ),
+]
+SessionDirOpt = Annotated[
+    list[Path] | None,
+    typer.Option("--session-dir", help="a folder with the ROOT of --session (repeatable)", show_default=False),
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON instead of text")]
 
 EXIT_OK, EXIT_FAILED, EXIT_INFRA = 0, 1, 2

@@ -84,10 +84,12 @@ def _run(
     from agent.progress import live_progress
     from agent.run import RunError, new_run_id, run_search
     from agent.search import SearchAborted
+    from agent.session_choice import announce_run_session
     from agent.store import StoreError
     from isabelle_env.errors import IsabelleError
 
     _isabelle_preflight(cfg, server, ray_address)
+    cfg = announce_run_session(cfg, problems, server, cfg.checking.header_for(meta.benchmark))
     run_id = run_id or new_run_id(meta, cfg.search.prover)
     typer.echo(f"run {run_id}: {len(problems)} problems, prover {cfg.search.prover}", err=True)
     store = _store(store_path)

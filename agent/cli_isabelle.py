@@ -1,4 +1,4 @@
-"""`subgoalxl isabelle install|list|remove`: one command from nothing to a working, recorded Isabelle.
+"""`subgoalxl isabelle install|list|remove|build-session`: from nothing to a working, recorded Isabelle.
 
 Commands import their machinery lazily so `subgoalxl --help` stays instant. Exit 0: done; 2: the install,
 build or removal failed (the message names the cause and the fix); 130: interrupted.
@@ -53,6 +53,10 @@ def install(
     ] = None,
     afp_archive: Annotated[Path | None, typer.Option(help="AFP .tar.gz already on disk", show_default=False)] = None,
     no_build: Annotated[bool, typer.Option("--no-build", help="skip building the heaps")] = False,
+    no_session: Annotated[
+        bool,
+        typer.Option("--no-session", help="skip building SubgoalXL_MiniF2F (one heap with every miniF2F import)"),
+    ] = False,
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="parallel build jobs (0: up to 4)")] = 0,
     build_timeout: Annotated[float, typer.Option(help="seconds allowed for the heap build")] = 6 * 3600.0,
     force: Annotated[
@@ -74,6 +78,7 @@ def install(
             afp_url=afp_url,
             afp_archive=afp_archive,
             build=not no_build,
+            minif2f_session=not no_session,
             jobs=jobs,
             build_timeout=build_timeout,
             force=force,
@@ -134,3 +139,70 @@ def remove(
     except InstallError as exc:
         raise fail(str(exc)) from None
     typer.echo(f"removed {record.version} ({record.home})")
+
+
+@isabelle_app.command("build-session")
+def build_session_command(
+    isabelle: Annotated[
+        str | None,
+        typer.Option("--isabelle", help="the Isabelle to build for (default: $ISABELLE_HOME, PATH, else recorded)"),
+    ] = None,
+    afp: Annotated[
+        Path | None,
+        typer.Option(
+            "--afp", help="an AFP thys folder to include (adds Symmetric_Polynomials.Vieta)", show_default=False
+        ),
+    ] = None,
+    with_afp: Annotated[
+        bool, typer.Option("--with-afp", help="include Vieta: the AFP is already registered with this Isabelle")
+    ] = False,
+    name: Annotated[str | None, typer.Option("--name", help="session name (default: SubgoalXL_MiniF2F[_AFP])")] = None,
+    parent: Annotated[str | None, typer.Option("--parent", help="parent session (default: HOL-Number_Theory)")] = None,
+    theories: Annotated[
+        list[str] | None,
+        typer.Option("--theory", help="a qualified theory to hold instead of the miniF2F ones (repeatable)"),
+    ] = None,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="parallel build jobs (0: up to 4)")] = 0,
+    build_timeout: Annotated[float, typer.Option(help="seconds allowed for the build")] = 6 * 3600.0,
+    as_json: Annotated[bool, typer.Option("--json", help="print the recorded session as JSON")] = False,
+) -> None:
+    """Write and build a session whose heap holds every miniF2F import, and record it: checks then pick it."""
+    from isabelle_env.errors import IsabelleError
+    from isabelle_env.installation import find_isabelle
+    from isabelle_env.isabelle_install import RichReporter
+    from isabelle_env.isabelle_install_errors import InstallError
+    from isabelle_env.session_build import SessionBuildOptions, build_session
+    from isabelle_env.sessions import MINIF2F_PARENT, SessionSpec, minif2f_spec
+
+    extra: tuple[str, ...] = ()
+    if afp is not None:
+        thys = afp.expanduser().resolve()
+        if not (thys / "ROOTS").is_file():
+            raise fail(f"--afp {afp} is not an AFP thys folder (no ROOTS file in it): pass AFP_RELEASE/thys")
+        if not (thys / "Symmetric_Polynomials").is_dir():
+            raise fail(f"--afp {afp} has no Symmetric_Polynomials entry, which two miniF2F problems import")
+        extra = (str(thys),)
+    try:
+        if theories:
+            if not name:
+                raise ValueError("--theory needs --name NAME for the session that holds them")
+            spec = SessionSpec(name, parent or MINIF2F_PARENT, tuple(theories))
+        else:
+            spec = minif2f_spec(afp=bool(extra) or with_afp, parent=parent or MINIF2F_PARENT)
+            if name:
+                spec = SessionSpec(name, spec.parent, spec.theories, spec.description)
+        options = SessionBuildOptions(spec, extra_dirs=extra, jobs=jobs, timeout=build_timeout)
+        installation = find_isabelle(isabelle)
+        record = build_session(installation, options, RichReporter())
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    except (InstallError, IsabelleError) as exc:
+        raise fail(str(exc)) from None
+    except KeyboardInterrupt:
+        typer.echo("interrupted: the build was stopped; run the same command to go on", err=True)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    if as_json:
+        typer.echo(json.dumps(record.to_json(), indent=2))
+    else:
+        typer.echo(f"session {record.name} ready for {record.isabelle_version} at {record.isabelle_home}")
+        typer.echo(f"  ROOT: {record.dirs[0]}/ROOT; checks whose imports it holds pick it by default")

@@ -30,7 +30,7 @@ class SearchConfig(_Section):
 class IsabelleConfig(_Section):
     """Where checks run: `checkers` Ray actors, each with `sessions_per_checker` warm sessions."""
 
-    session: str = "HOL"
+    session: str | None = None  # None: the smallest built session whose heap holds the problems' imports
     dirs: tuple[str, ...] = ()
     checkers: int = Field(1, ge=1)
     sessions_per_checker: int = Field(1, ge=1)
@@ -52,6 +52,12 @@ class CheckingConfig(_Section):
     allowed_oracles: tuple[str, ...] = CODE_GENERATOR_ORACLES  # [] for kernel-only proofs
     try0: bool = True
     imports: Literal["benchmark", "problem"] = "benchmark"  # the benchmark's fixed header, or each problem's own
+
+    def header_for(self, benchmark: str) -> tuple[str, ...]:
+        """The fixed header checks of `benchmark` run under (empty: each problem's own imports)."""
+        from benchmarks.problems import BENCHMARK_HEADERS
+
+        return BENCHMARK_HEADERS.get(benchmark, ()) if self.imports == "benchmark" else ()
 
     def checker_config(self, header_imports: tuple[str, ...] = ()) -> CheckerConfig:
         """`header_imports`: the benchmark's fixed header (empty when the benchmark has none)."""

@@ -63,8 +63,56 @@ def check_isabelle(explicit: str | None = None) -> list[Check]:
         found.append(Check("Isabelle heaps", Status.WARN, f"{detail}; not built: {', '.join(missing)}", build))
     else:
         found.append(Check("Isabelle heaps", Status.OK, detail))
+    found += check_sessions(inst)
     found.append(check_sledgehammer(inst))
     return found
+
+
+def check_sessions(inst: IsabelleInstallation) -> list[Check]:
+    """Each session with a built heap and which miniF2F imports it holds; then whether one holds them all."""
+    from isabelle_env.session_select import installation_sessions
+    from isabelle_env.sessions import AFP_HINT, AFP_IMPORTS, BUILD_HINT, MINIF2F_IMPORTS
+
+    sessions = sorted(installation_sessions(inst), key=lambda s: (s.rank, s.name))
+    checks = []
+    for session in sessions:
+        held = [i for i in MINIF2F_IMPORTS if i in session.holds]
+        lacks = session.missing(MINIF2F_IMPORTS)
+        where = f"; ROOT in {session.dirs[0]}" if session.dirs else ""
+        detail = f"{session.origin}: holds {len(held)} of {len(MINIF2F_IMPORTS)} miniF2F imports" + (
+            f"; lacks {', '.join(lacks)}" if lacks else " (all)"
+        )
+        checks.append(Check(f"session {session.name}", Status.OK, detail + where, required=False))
+    distribution = [i for i in MINIF2F_IMPORTS if i not in AFP_IMPORTS]
+    full = [s.name for s in sessions if not s.missing(distribution)]
+    everything = [s.name for s in sessions if not s.missing(MINIF2F_IMPORTS)]
+    if everything:
+        checks.append(Check("miniF2F session", Status.OK, f"{everything[0]} holds every miniF2F import"))
+    elif full:
+        checks.append(
+            Check(
+                "miniF2F session",
+                Status.OK,
+                f"{full[0]} holds every miniF2F import but the AFP's {', '.join(sorted(AFP_IMPORTS))} "
+                "(two valid problems)",
+                AFP_HINT,
+                required=False,
+            )
+        )
+    else:
+        best = max(sessions, key=lambda s: len(MINIF2F_IMPORTS) - len(s.missing(MINIF2F_IMPORTS)), default=None)
+        lacks = ", ".join(best.missing(distribution)) if best else ", ".join(distribution)
+        checks.append(
+            Check(
+                "miniF2F session",
+                Status.WARN,
+                f"no built session holds every miniF2F import (best: {best.name if best else 'none'}, lacks {lacks}):"
+                " problems importing them load those libraries from source in every check",
+                BUILD_HINT.capitalize(),
+                required=False,
+            )
+        )
+    return checks
 
 
 def check_sledgehammer(inst: IsabelleInstallation) -> Check:

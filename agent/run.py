@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata
+import logging
 import os
 import time
 import uuid
@@ -15,13 +16,14 @@ from agent.checking import CheckerSpec, checker_actor_class
 from agent.config import RunConfig
 from agent.proposers import HammerProposer, ProblemLike, Proposer
 from agent.search import CheckDispatcher, ProofSearch, SearchStats
+from agent.session_choice import resolve_run_session
 from agent.store import RunStore
-from benchmarks.problems import BENCHMARK_HEADERS
 from isabelle_env.address import ServerAddress
 from isabelle_env.errors import IsabelleError
 from isabelle_env.process import run_command
 
 REPO = Path(__file__).resolve().parent.parent
+log = logging.getLogger(__name__)
 
 
 class RunError(RuntimeError):
@@ -89,7 +91,7 @@ def start_checkers(
     iso = config.isabelle
     spec = CheckerSpec(
         checker=config.checking.checker_config(header_imports),
-        session=iso.session,
+        session=iso.session or "HOL",  # run_search has chosen one by then; "HOL" only for direct callers
         dirs=iso.dirs,
         sessions=iso.sessions_per_checker,
         isabelle_path=iso.isabelle_path,
@@ -130,8 +132,12 @@ def run_search(
 ) -> SearchStats:
     if not problems:
         raise RunError("no problems to work on: check --data, --split, --problems and --limit")
+    if config.isabelle.session is None:  # choose the session whose heap holds the problems' imports
+        config, choice = resolve_run_session(config, problems, server, config.checking.header_for(meta.benchmark))
+        if choice.notice():
+            log.warning("%s", choice.notice())
     init_ray(ray_address)
-    dispatcher = start_checkers(config, server, cache_path, BENCHMARK_HEADERS.get(meta.benchmark, ()))
+    dispatcher = start_checkers(config, server, cache_path, config.checking.header_for(meta.benchmark))
     try:
         proposer = proposer or _default_proposer(config, dispatcher)
     except BaseException:

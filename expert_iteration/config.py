@@ -256,6 +256,8 @@ RESUME_MAY_CHANGE: frozenset[str] = frozenset(
         "loop.work_dir",
         "isabelle.isabelle_path",
         "isabelle.server",
+        "isabelle.session",  # which heap the libraries come from; a theory's own imports decide what it sees
+        "isabelle.dirs",
         "isabelle.checkers",
         "isabelle.sessions_per_checker",
         "isabelle.checker_num_cpus",

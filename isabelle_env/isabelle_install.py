@@ -11,7 +11,9 @@ Steps, each leaving nothing half-done behind:
 4. optionally unpack the AFP into `HOME/afp` and append `HOME/afp/thys` to `HOME/ROOTS`, the session roots
    this installation reads at every start (per installation, nothing in ~/.isabelle changes);
 5. build the heaps with `isabelle build -o system_heaps -b -j N`, so they land inside HOME (removed with it),
-   supervised and streamed, its output kept in `HOME/subgoalxl-build.log`.
+   supervised and streamed, its output kept in `HOME/subgoalxl-build.log`;
+6. write and build our session holding all of miniF2F's imports (`sessions.minif2f_spec`: SubgoalXL_MiniF2F,
+   or SubgoalXL_MiniF2F_AFP with the AFP) and record it (`session_registry`), so checks pick it by default.
 The downloaded archive is deleted at the end (success or failure); only a cut download keeps its `.part`.
 """
 
@@ -99,6 +101,7 @@ class InstallOptions:
     afp_archive: Path | None = None
     build: bool = True
     sessions: tuple[str, ...] = MINIF2F_SESSIONS
+    minif2f_session: bool = True  # step 6: our session with every miniF2F import in its heap
     jobs: int = 0  # 0: default_jobs()
     build_timeout: float = 6 * 3600.0
     force: bool = False  # replace an existing tree of this version
@@ -191,6 +194,8 @@ def install_isabelle(options: InstallOptions, reporter: Reporter | None = None) 
             record = _ensure_afp(record, options, reporter)
         if options.build:
             record = _build_heaps(record, options, reporter)
+            if options.minif2f_session:
+                _build_minif2f_session(record, options, reporter)
         else:
             record = _save(record.with_(heaps=tuple(_heaps_of(record))))
             reporter.step("heap build skipped (--no-build); `subgoalxl doctor` says which heaps are missing")
@@ -450,7 +455,7 @@ def _build_heaps(record: InstallRecord, options: InstallOptions, reporter: Repor
     reporter.step(f"building heaps {', '.join(options.sessions)} (this takes a while): {command}")
     started = time.monotonic()
     try:
-        status, tail = _run_streaming(argv, log_path, options.build_timeout, reporter)
+        status, tail = run_streaming(argv, log_path, options.build_timeout, reporter)
     except OSError as exc:
         _save(record.with_(heaps=tuple(_heaps_of(record)), complete=False))
         raise BuildError(f"cannot run `{command}`: {exc}; check {record.home}, or reinstall with --force") from None
@@ -483,7 +488,26 @@ def _build_heaps(record: InstallRecord, options: InstallOptions, reporter: Repor
     return record
 
 
-def _run_streaming(argv: list[str], log_path: Path, timeout: float, reporter: Reporter) -> tuple[int | None, list[str]]:
+def _build_minif2f_session(record: InstallRecord, options: InstallOptions, reporter: Reporter) -> None:
+    """Step 6: our miniF2F session (with Vieta when the installation's AFP has it), recorded for this release."""
+    from isabelle_env.session_build import SessionBuildOptions, build_session_locked
+    from isabelle_env.sessions import minif2f_spec
+
+    afp = bool(record.afp_thys) and (Path(record.afp_thys or "") / AFP_ENTRY_FOR_MINIF2F).is_dir()
+    spec = minif2f_spec(afp=afp)  # the AFP is in HOME/ROOTS already: no extra session directory
+    installation = IsabelleInstallation(record.home_path, record.home_path / "bin" / "isabelle", "recorded")
+    build = SessionBuildOptions(spec, jobs=options.jobs, timeout=options.build_timeout, system_heaps=True)
+    try:
+        build_session_locked(installation, build, reporter)
+    except BuildError as exc:
+        raise BuildError(
+            f"{exc}\nThe installation and its heaps are fine; only session {spec.name} is missing. Build it with "
+            f"`subgoalxl isabelle install --version {record.version}` again, or install without it (--no-session)",
+            log=exc.log,
+        ) from None
+
+
+def run_streaming(argv: list[str], log_path: Path, timeout: float, reporter: Reporter) -> tuple[int | None, list[str]]:
     """Run `argv` in its own session, streaming its lines; returns (status or None on timeout, last lines).
 
     On timeout, Ctrl-C or any error the whole process tree is killed (Isabelle's `poly` processes included).
@@ -586,6 +610,10 @@ def remove_installation(version: str, reporter: Reporter | None = None) -> Insta
             doomed = home.rename(home.with_name(f".{version}.removing-{os.getpid()}"))
             _rmtree(doomed)
         drop_record(version)
+        from isabelle_env.session_registry import drop_sessions_of
+
+        for session in drop_sessions_of(home):  # their heaps were inside the removed tree (or are stale)
+            reporter.step(f"forgot session {session.name} built for {version}")
     user_home = Path.home() / ".isabelle" / version
     if user_home.exists():
         reporter.step(f"Isabelle's per-user folder {user_home} (settings, user heaps) is left in place")

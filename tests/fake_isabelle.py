@@ -1,8 +1,9 @@
 """A stand-in `isabelle` executable for tests of discovery, supervision and the CLI.
 
 `isabelle server` starts the replaying stand-in server and, like the real one, a helper process in a
-session of its own (the real server's `poly` processes); `version` and `getenv` answer like Isabelle.
-Which recorded reply a theory gets is chosen by a marker in its text (test data only).
+session of its own (the real server's `poly` processes); `version` and `getenv` answer like Isabelle;
+`build` is tests/fake_build.py. Which recorded reply a theory gets is chosen by a marker in its text (test
+data only). FAKE_ISABELLE_RECEIVED=FILE appends every command the server receives as a JSON line.
 """
 
 from __future__ import annotations
@@ -67,6 +68,11 @@ def main(argv: list[str]) -> int:
         return 0
     if tool == "server":
         return serve(args)
+    if tool == "build":
+        from tests.fake_build import build
+
+        ml_id = "polyml-5.9_x86_64_32-linux"
+        return build(args, exe_home, exe_home / "heaps", exe_home / "heaps_system", ml_id)
     print(f"Unknown Isabelle tool: {tool}", file=sys.stderr)
     return 2
 
@@ -94,7 +100,18 @@ def serve(args: list[str]) -> int:
     pid_file = os.environ.get("FAKE_ISABELLE_PID_FILE")
     if pid_file:
         Path(pid_file).write_text(json.dumps({"server": os.getpid(), "helper": helper.pid}))
-    server = IsabelleStandin(transcripts, behaviour).start()
+    server = IsabelleStandin(transcripts, behaviour)
+    received = os.environ.get("FAKE_ISABELLE_RECEIVED")
+    if received:
+        handle = server._handle
+
+        def logged(conn, lock, command, argument):  # noqa: ANN001, ANN202 - the stand-in's own signature
+            with open(received, "a") as log:
+                log.write(json.dumps([command, argument]) + "\n")
+            return handle(conn, lock, command, argument)
+
+        server._handle = logged  # type: ignore[method-assign]
+    server.start()
     print("Starting server ...", flush=True)
     time.sleep(float(os.environ.get("FAKE_ISABELLE_STARTUP_DELAY", "0")))
     registry.write_text(json.dumps({**known, name: server.banner(name)}))

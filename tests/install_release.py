@@ -1,9 +1,9 @@
 """Small archives laid out like an Isabelle release and an AFP snapshot, for tests of `isabelle install`.
 
 The release's `bin/isabelle` is a Python script standing in for the real launcher: `version`, `getenv -b`
-and `build` (which prints progress lines and writes heap files; `-o system_heaps` puts them inside the
-installation, as the real one does). Environment knobs: FAKE_BUILD_FAIL=SESSION fails that session,
-FAKE_BUILD_SLEEP=SECONDS hangs the build (with a helper in its own session, like Isabelle's `poly`),
+and `build` (tests/fake_build.py: sessions from ROOT files, progress lines, heap files; `-o system_heaps` puts
+them inside the installation, as the real one does). Environment knobs: FAKE_BUILD_FAIL=SESSION fails that
+session, FAKE_BUILD_SLEEP=SECONDS hangs the build (with a helper in its own session, like Isabelle's `poly`),
 FAKE_BUILD_PIDS=FILE records both pids.
 """
 
@@ -16,6 +16,7 @@ import tarfile
 from pathlib import Path
 
 ML_IDENTIFIER = "polyml-5.9_x86_64_32-linux"
+REPO = Path(__file__).resolve().parent.parent
 
 LAUNCHER = r"""#!{python}
 import os, subprocess, sys, time
@@ -43,34 +44,11 @@ def getenv(names):
 
 
 def build(args):
-    sessions, skip = [], False
-    for arg in args:
-        if skip:
-            skip = False
-        elif arg in ("-j", "-o", "-d"):
-            skip = True
-        elif not arg.startswith("-"):
-            sessions.append(arg)
-    heaps = (HOME / "heaps" if "system_heaps" in args else Path(os.environ.get("FAKE_USER_HEAPS", HOME / "user-heaps")))
-    target = heaps / ML_ID
-    target.mkdir(parents=True, exist_ok=True)
-    print("Building " + ", ".join(sessions) + " ...", flush=True)
-    if os.environ.get("FAKE_BUILD_SLEEP"):
-        helper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"], start_new_session=True)
-        if os.environ.get("FAKE_BUILD_PIDS"):
-            Path(os.environ["FAKE_BUILD_PIDS"]).write_text(f"{{os.getpid()}} {{helper.pid}}")
-        time.sleep(float(os.environ["FAKE_BUILD_SLEEP"]))
-    for session in sessions:
-        if (target / session).exists():
-            continue
-        print(f"Running {{session}} ...", flush=True)
-        if os.environ.get("FAKE_BUILD_FAIL") == session:
-            print(f"{{session}} FAILED (see also \"isabelle build_log -H Error {{session}}\")", flush=True)
-            print("*** Out of memory (simulated)", flush=True)
-            return 1
-        (target / session).write_bytes(b"heap")
-        print(f"Finished {{session}} (0:00:01 elapsed time)", flush=True)
-    return 0
+    sys.path.insert(0, {repo!r})
+    from tests.fake_build import build as fake_build
+
+    user = Path(os.environ.get("FAKE_USER_HEAPS", HOME / "user-heaps"))
+    return fake_build(args, HOME, user, HOME / "heaps", ML_ID)
 
 
 def main(argv):
@@ -119,7 +97,7 @@ def release_archive(
         _add(tar, f"{top}/", type=tarfile.DIRTYPE, mode=0o755)
         _add(tar, f"{top}/bin/", type=tarfile.DIRTYPE, mode=0o755)
         if launcher:
-            script = LAUNCHER.format(python=sys.executable, version=version, ml_id=ML_IDENTIFIER)
+            script = LAUNCHER.format(python=sys.executable, version=version, ml_id=ML_IDENTIFIER, repo=str(REPO))
             _add(tar, f"{top}/bin/isabelle", script.encode(), mode=0o755)
         _add(tar, f"{top}/ROOTS", b"src/Pure\nsrc/HOL\n")
         _add(tar, f"{top}/etc/settings", b"ISABELLE_HOME_USER=...\n")

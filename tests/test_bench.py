@@ -100,6 +100,91 @@ def test_isabelle_inputs_are_shipped_proofs_written_as_checkable_theories(shared
         shipped_proofs(shared / "datasets" / "minif2f", 147)
 
 
+DSP = "datasets/dsp/results/human_100_proofs.jsonl.tar.gz"
+
+
+def test_isabelle_benchmark_arguments_are_checked_before_anything_runs(tmp_path, shared):
+    runner = CliRunner()
+    bad = runner.invoke(bench_app, ["isabelle", "--isabelle-server", "localhost:http", "--password", "x"])
+    assert bad.exit_code == 2 and "expected HOST:PORT" in bad.stderr
+    nopw = runner.invoke(bench_app, ["isabelle", "--isabelle-server", "127.0.0.1:9"], env={})
+    assert nopw.exit_code == 2 and "needs its password" in nopw.stderr
+    no_data = runner.invoke(bench_app, ["isabelle", "--isabelle-server", "127.0.0.1:9", "--password", "x"], env={})
+    assert no_data.exit_code == 2 and "pass --data PATH" in no_data.stderr
+    data = ["--data", str(shared / "datasets" / "minif2f")]
+    down = runner.invoke(bench_app, ["isabelle", "--isabelle-server", "127.0.0.1:9", "--password", "x", *data])
+    assert down.exit_code == 2 and "cannot connect to the Isabelle server at 127.0.0.1:9" in down.stderr
+    assert runner.invoke(bench_app, ["isabelle", "--dsp", "0"]).exit_code == 2
+
+
+def test_dsp_sketches_are_a_fixed_set_checked_under_the_minif2f_header(shared, tmp_path):
+    from benchmarks.perf.isabelle import BENCH_IMPORTS, dsp_cases, read_dsp_proofs
+    from isabelle_env.theory_text import parse_problem
+
+    cases = dsp_cases(shared / DSP, 10)
+    names = [c.name for c in cases]
+    assert names == sorted(names) and len(set(names)) == 10 and names[0] == "aime1983_2"
+    for case in cases:
+        finished = parse_problem(case.finished_theory)
+        assert finished.imports == BENCH_IMPORTS == case.problem.imports and finished.has_shipped_proof
+        assert finished.theory_name == case.problem.theory_name and finished.statement == case.problem.statement
+        assert case.sketch.count("sledgehammer") == case.sites > 0 and "<ATP>" not in case.sketch
+    assert "Symmetric_Polynomials.Vieta" not in BENCH_IMPORTS and "HOL-Analysis.Analysis" in BENCH_IMPORTS
+    with pytest.raises(ValueError, match="does not exist"):
+        read_dsp_proofs(tmp_path / "nope.jsonl")
+    (tmp_path / "bad.jsonl").write_text('{"name": 1}\n')
+    with pytest.raises(ValueError, match="problem_name"):
+        read_dsp_proofs(tmp_path / "bad.jsonl")
+    with pytest.raises(ValueError, match="lower --dsp"):
+        dsp_cases(shared / DSP, 1000)
+
+
+def test_the_overhead_is_verify_time_over_the_finished_proofs_time():
+    from benchmarks.perf.isabelle import dsp_summary
+
+    rows = [
+        {"finished_ok": True, "finished_s": 1.0, "verdict": "proved", "verify_s": 3.0},
+        {"finished_ok": True, "finished_s": 0.5, "verdict": "failed", "verify_s": 4.5},
+        {"finished_ok": False, "finished_s": 2.5, "verdict": "proved", "verify_s": 2.5},
+    ]
+    summary = dsp_summary(rows)
+    assert (summary["finished_s"], summary["verify_s"], summary["overhead"]) == (4.0, 10.0, 2.5)
+    assert summary["median_overhead"] == 3.0 and summary["finished_ok"] == 2 and summary["proved"] == 2
+
+
+def test_isabelle_benchmark_side_by_side_against_a_running_server(standin, shared, tmp_path):
+    """The stand-in replays recorded replies: this checks the contenders and the JSON, never Isabelle's speed."""
+    from tests.conftest import address_of
+
+    server = standin(rename_theories=True)
+    address = address_of(server)
+    out = tmp_path / "isabelle.json"
+    args = ["isabelle", "--isabelle-server", str(address), "--data", str(shared / "datasets" / "minif2f")]
+    args += ["--proofs", "3", "--dsp-proofs", str(shared / DSP), "--dsp", "2", "--out", str(out)]
+    refused = CliRunner().invoke(bench_app, args, env={"SUBGOALXL_ISABELLE_PASSWORD": address.password})
+    assert refused.exit_code == 2  # nothing recorded for the server's release holds the miniF2F imports
+    assert "does not hold" in refused.stderr and "build-session" in refused.stderr and "--session" in refused.stderr
+
+    result = CliRunner().invoke(
+        bench_app, [*args, "--session", "HOL"], env={"SUBGOALXL_ISABELLE_PASSWORD": address.password}
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert data["session"] == "HOL" and data["isabelle"] == f"server {address}" and len(data["proofs"]) == 3
+    assert data["warm"]["ok"] == data["fresh_session"]["ok"] == 3 and data["fresh_server"] is None
+    assert data["warm_checks_per_s"] > 0 and data["fresh_session_checks_per_s"] > 0
+    ratio = data["warm_checks_per_s"] / data["fresh_session_checks_per_s"]
+    assert data["warm_over_fresh_session"] == pytest.approx(ratio, rel=0.01)
+    starts = [a for name, a in server.received if name == "session_start"]
+    assert starts == [{"session": "HOL"}] * 4  # one warm session, then one per check
+    dsp = data["dsp"]
+    assert [p["name"] for p in dsp["proofs"]] == ["aime1983_2", "aime1989_8"]
+    verify, finished = (sum(p[k] for p in dsp["proofs"]) for k in ("verify_s", "finished_s"))
+    assert dsp["overhead"] == pytest.approx(verify / finished, rel=0.05) and dsp["median_overhead"] > 0
+    assert data["session_rss_mb"] == []  # a server we do not own has no process tree here to measure
+    assert "checker overhead: verify / finished" in result.stdout and "warm / fresh session" in result.stdout
+
+
 def test_generation_benchmark_skips_without_a_gpu_and_vllm(tmp_path):
     from benchmarks.perf.generation import unavailable
 

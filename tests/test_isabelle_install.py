@@ -25,6 +25,8 @@ from isabelle_env.errors import IsabelleNotFoundError
 from isabelle_env.installation import find_isabelle
 from isabelle_env.isabelle_install_registry import install_lock, read_records, registry_path
 from isabelle_env.isabelle_install_releases import DEFAULT_VERSION, MINIF2F_SESSIONS
+from isabelle_env.session_registry import read_sessions
+from isabelle_env.sessions import MINIF2F_AFP_SESSION, MINIF2F_SESSION, minif2f_spec
 from tests.install_http import FileServer
 from tests.install_release import ML_IDENTIFIER, afp_archive, member, release_archive, write
 from tests.supervision import remaining
@@ -97,8 +99,14 @@ def test_install_downloads_unpacks_builds_records_and_doctor_finds_it(env, serve
     assert "Finished HOL-Number_Theory" in result.stderr and "heaps built in" in result.stderr
     assert os.access(home / "bin" / "isabelle", os.X_OK) and (home / "contrib" / "z3-4.4" / "current").is_symlink()
     built = sorted(p.name for p in (home / "heaps" / ML_IDENTIFIER).iterdir() if p.is_file())
-    assert built == sorted(["Pure", *MINIF2F_SESSIONS])  # system heaps: inside the installation
+    assert built == sorted(["Pure", *MINIF2F_SESSIONS, MINIF2F_SESSION])  # system heaps: inside the installation
     assert (home / "subgoalxl-build.log").read_text().startswith(f"$ {home / 'bin' / 'isabelle'} build -o system_heaps")
+    (session,) = read_sessions()  # our session with every miniF2F import, written, built and recorded
+    root_dir = env / "sessions" / MINIF2F_SESSION
+    assert (session.name, session.isabelle_home, session.dirs) == (MINIF2F_SESSION, str(home), (str(root_dir),))
+    assert (root_dir / "ROOT").read_text() == minif2f_spec().root_text() and session.system_heaps
+    build_log = (env / "logs" / f"build-session-{MINIF2F_SESSION}-{DEFAULT_VERSION}.log").read_text()
+    assert build_log.startswith(f"$ {home / 'bin' / 'isabelle'} build -d {root_dir} -o system_heaps -b")
 
     record = read_records()[DEFAULT_VERSION]
     assert record.complete and record.home == str(home) and set(MINIF2F_SESSIONS) <= set(record.heaps)
@@ -115,6 +123,11 @@ def test_install_downloads_unpacks_builds_records_and_doctor_finds_it(env, serve
     checks = {c["component"]: c for c in json.loads(runner.invoke(app, ["doctor", "--json"]).stdout)}
     assert checks["Isabelle"]["status"] == "ok" and "via recorded" in checks["Isabelle"]["detail"]
     assert checks["Isabelle heaps"]["status"] == "ok"
+    assert checks[f"session {MINIF2F_SESSION}"]["detail"].startswith("recorded: holds 7 of 8 miniF2F imports")
+    assert checks["session HOL-Number_Theory"]["detail"].endswith(
+        "lacks HOL-Analysis.Analysis, Symmetric_Polynomials.Vieta"
+    )
+    assert checks["miniF2F session"]["status"] == "ok" and "--with-afp" in checks["miniF2F session"]["fix"]
     provers = checks["Sledgehammer provers"]
     assert provers["detail"] == "found: E, Vampire, Z3; not found: cvc5, veriT" and provers["status"] == "warn"
     assert "subgoalxl isabelle install" in provers["fix"]
@@ -416,6 +429,44 @@ def test_a_hung_build_is_killed_with_its_whole_process_tree(env, server, runner,
     build, helper = (int(p) for p in pids.read_text().split())
     assert remaining([build, helper]) == []
     assert not read_records()[DEFAULT_VERSION].complete
+
+
+def test_with_the_afp_the_session_also_holds_vieta_and_remove_forgets_it(env, server, runner):
+    result = install(runner, "--url", server.base, "--with-afp", "--afp-url", server.url(AFP))
+    assert result.exit_code == 0, result.output
+    home = env / DEFAULT_VERSION
+    (session,) = read_sessions()
+    assert session.name == MINIF2F_AFP_SESSION and session.theories == (
+        "HOL-Analysis.Analysis",
+        "Symmetric_Polynomials.Vieta",
+    )
+    root = (env / "sessions" / MINIF2F_AFP_SESSION / "ROOT").read_text()
+    assert '  sessions\n    "HOL-Analysis"\n    "Symmetric_Polynomials"\n' in root  # defined via HOME/ROOTS
+    assert (home / "heaps" / ML_IDENTIFIER / MINIF2F_AFP_SESSION).is_file()
+
+    from agent.cli import app
+
+    checks = {c["component"]: c for c in json.loads(runner.invoke(app, ["doctor", "--json"]).stdout)}
+    assert checks["miniF2F session"]["detail"] == f"{MINIF2F_AFP_SESSION} holds every miniF2F import"
+
+    removed = runner.invoke(cli, ["isabelle", "remove", DEFAULT_VERSION])
+    assert removed.exit_code == 0 and f"forgot session {MINIF2F_AFP_SESSION}" in removed.stderr
+    assert read_sessions() == []
+
+
+def test_no_session_skips_it_and_a_failed_session_build_leaves_the_heaps_usable(env, server, runner, monkeypatch):
+    skipped = install(runner, "--url", server.base, "--no-session")
+    assert skipped.exit_code == 0, skipped.output
+    assert read_sessions() == [] and read_records()[DEFAULT_VERSION].complete
+    monkeypatch.setenv("FAKE_BUILD_FAIL", MINIF2F_SESSION)
+    failed = install(runner, "--url", server.base)
+    assert failed.exit_code == 2
+    assert f"building session {MINIF2F_SESSION} failed" in failed.stderr and "Out of memory" in failed.stderr
+    assert "The installation and its heaps are fine" in failed.stderr and "--no-session" in failed.stderr
+    assert read_sessions() == [] and read_records()[DEFAULT_VERSION].complete
+    monkeypatch.delenv("FAKE_BUILD_FAIL")
+    assert install(runner, "--url", server.base).exit_code == 0
+    assert [s.name for s in read_sessions()] == [MINIF2F_SESSION] and len(server.requests) == 1
 
 
 # ------------------------------------------------------------------------------------------- the real thing
