@@ -94,5 +94,6 @@ def test_real_sorry_past_the_audit_is_not_proved_because_isabelle_reports_skip_p
     with IsabelleServer(real_isabelle) as server, SessionPool(server, SessionPoolConfig(session="HOL")) as pool:
         verdict = ProofChecker(pool).verify(TOY, "sorry")
         assert verdict.kind is VerdictKind.FAILED and verdict.oracles == ("skip_proof",), verdict
-        evaluated = ProofChecker(pool).verify(TOY, "using h0 by eval")
+        closed = 'theory closed imports Main begin\ntheorem closed: "(37::nat) * 41 = 1517"\n  sorry\nend\n'
+        evaluated = ProofChecker(pool).verify(closed, "by eval")
         assert evaluated.kind is VerdictKind.PROVED and "holds_by_evaluation" in evaluated.oracles[0], evaluated
