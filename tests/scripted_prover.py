@@ -40,6 +40,8 @@ class ScriptedProver:
     closes: dict[str, set[str]]  # proposition -> methods that prove it
     loops: dict[str, set[str]] = field(default_factory=dict)  # proposition -> methods that never finish
     seen: list[str] = field(default_factory=list)  # texts of every theory judged
+    # proposition -> the calls Sledgehammer suggests there; None: the recorded run's suggestions everywhere
+    hammer: dict[str, list[str]] | None = None
 
     def __post_init__(self) -> None:
         transcripts = shared_dir() / "isabelle-transcripts"
@@ -62,7 +64,7 @@ class ScriptedProver:
                 props = [t.content for t in cmd.args if t.is_quoted or t.kind is TokenKind.VAR]
                 prop = props[-1] if props else None
             elif cmd.name == "sledgehammer":
-                messages += [("writeln", cmd.line, m) for m in self._hammer]
+                messages += [("writeln", cmd.line, m) for m in self._hammer_messages(prop)]
             elif cmd.name == "try0":
                 messages.append(("writeln", cmd.line, self._trying))
                 found = [f"by {m}" for m in self._try0_methods if f"by {m}" in self.closes.get(prop or "", set())]
@@ -77,3 +79,11 @@ class ScriptedProver:
                 if method not in self.closes.get(prop or "", set()):
                     messages.append(("error", cmd.line, self._failed_method))
         return NodeReply(messages)
+
+    def _hammer_messages(self, prop: str | None) -> list[str]:
+        """The recorded run, or (scripted) its first and last lines around `PROVER: Try this: CALL (N ms)` lines
+        in the recorded format."""
+        if self.hammer is None:
+            return self._hammer
+        calls = self.hammer.get(prop or "", [])
+        return [self._hammer[0], *(f"z3: Try this: {c} (1 ms)" for c in calls), self._hammer[-1]]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 
@@ -11,6 +12,7 @@ from isabelle_env.checker import CheckerConfig, ProofChecker
 from isabelle_env.session_pool import SessionPool, SessionPoolConfig
 from isabelle_env.verdict import VerdictKind
 from tests.conftest import address_of
+from tests.isabelle_standin import HANG
 from tests.scripted_prover import ScriptedProver
 
 PROBLEM = """theory toy imports Main begin
@@ -257,3 +259,48 @@ def test_a_check_can_be_cancelled_between_round_trips(checker_for):
     with pytest.raises(CheckCancelled):
         checker.verify(PROBLEM, SKETCH, should_stop=stop_after_two)
     assert len(use_theories_calls(server)) == 2
+
+
+def test_sledgehammer_cache_is_keyed_by_what_isabelle_sees_at_the_step(checker_for):
+    # the same proposition in another context (other facts, another proof before it) is another goal
+    script = {"x = 2": {"by metis"}, "x + x = 4": {"by metis"}, "?thesis": {"by metis"}}
+    hammer = {p: ["by metis"] for p in script}
+    prover = ScriptedProver(script, hammer=hammer)
+    checker, server = checker_for(prover, dataclasses.replace(NO_TRY0, tactics=("by blast",)), cache=True)
+    one = "using h0 sledgehammer"
+    two = 'proof -\n  have c: "x = 2" using h0 sledgehammer\n  show ?thesis using c sledgehammer\nqed'
+    three = 'proof -\n  have c: "x = 2" using h0 sledgehammer\n  show ?thesis using h0 c sledgehammer\nqed'
+    for text in (one, two, three, two):
+        assert checker.verify(PROBLEM, text).kind is VerdictKind.PROVED
+    hammered = [t for t in prover.seen if "sledgehammer [timeout" in t]
+    # one: 1 site; two: 2 sites; three: the `have` is the same goal as in two (cached), the `show` is not
+    assert len(hammered) == 1 + 2 + 1
+    assert checker.cache.counts()["sledgehammer"] == 4
+
+
+def test_a_sledgehammer_run_that_found_nothing_or_overran_is_not_cached(checker_for):
+    nothing = ScriptedProver({}, hammer={})
+    checker, _ = checker_for(nothing, dataclasses.replace(NO_TRY0, tactics=("by blast",)), cache=True)
+    assert checker.verify(PROBLEM, "using h0 sledgehammer").kind is VerdictKind.FAILED
+    assert checker.cache.counts() == {"checks": 1, "sledgehammer": 0}  # the verdict, not the empty run
+    hanging = ScriptedProver({"x + x = 4": {"by metis"}}, hammer={"x + x = 4": ["by metis"]})
+    config = dataclasses.replace(NO_TRY0, tactics=("by blast",), sledgehammer_timeout=0.2, round_overhead=0.1)
+    checker, server = checker_for(hanging, config, cache=True)
+    original = server.behaviour.choose_transcript  # the hammer round never finishes: cancelled at its deadline
+
+    def hang_hammer(theory: str):
+        return HANG if "sledgehammer [timeout" in Path(theory + ".thy").read_text() else original(theory)
+
+    server.behaviour.choose_transcript = hang_hammer
+    verdict = checker.verify(PROBLEM, "using h0 sledgehammer")
+    assert verdict.kind is VerdictKind.FAILED
+    assert checker.cache.counts()["sledgehammer"] == 0
+
+
+def test_normalised_text_keeps_what_isabelle_reads():
+    from isabelle_env.theory_text import normalise_proof
+
+    # current Isabelle reads `--` as a symbol, not as a comment: the two texts differ for it, and here too
+    assert normalise_proof('using h0 by simp -- "why"') != normalise_proof("using h0 by simp")
+    assert normalise_proof("using h0 (* why *) by simp") == normalise_proof("using  h0\n by simp")
+    assert normalise_proof("using h0 \\<comment> \\<open>why\\<close> by simp") == normalise_proof("using h0 by simp")
