@@ -32,6 +32,7 @@ from isabelle_env.errors import IsabelleError, IsabelleTimeoutError
 from isabelle_env.keywords import KeywordTable, table_for
 from isabelle_env.oracles import OracleReport, read_oracles
 from isabelle_env.protocol import IsabelleMessage, NodeResult, Position
+from isabelle_env.salvage import GAP, Edit, Replacement, Rewrite, coarsen, gaps_for_errors, line_of
 from isabelle_env.session_pool import PooledSession, SessionPool
 from isabelle_env.sledgehammer import parse_suggestions
 from isabelle_env.syntax.candidates import Candidate, find_sledgehammer, parse_candidate, replace_sledgehammer
@@ -78,8 +79,11 @@ class CheckerConfig:
     try0: bool = True  # first ask Isabelle's try0 at every step (one round), then the tactics it does not cover
     header: str = "problem"  # "problem": the problem's imports; "benchmark": header_imports plus the problem's
     header_imports: tuple[str, ...] = ()  # the benchmark's fixed header (the union of its imports)
+    salvage_depth: int = 2  # 0: no salvage; else failing steps become gaps, and gaps coarsen up to this many levels
 
     def __post_init__(self) -> None:
+        if self.salvage_depth < 0:
+            raise ValueError(f"CheckerConfig.salvage_depth must be 0 (off) or more, got {self.salvage_depth}")
         if self.header not in ("problem", "benchmark"):
             raise ValueError(f"CheckerConfig.header must be 'problem' or 'benchmark', got {self.header!r}")
         if self.header == "benchmark" and not self.header_imports:
@@ -116,6 +120,7 @@ class CheckerConfig:
             "allow_aux_lemmas": self.allow_aux_lemmas,
             "allowed_oracles": sorted(self.allowed_oracles),
             "try0": self.try0,
+            "salvage_depth": self.salvage_depth,
             "header": self.header,
             "header_imports": list(self.header_imports) if self.header == "benchmark" else [],
         }
@@ -137,6 +142,7 @@ class _Site:
     index: int
     line: int
     start: int
+    end: int
     proposition: str | None
     closed_by: str | None = None
     source: str | None = None
@@ -262,23 +268,39 @@ class _CheckRun:
         self.should_stop = should_stop
         self.cfg = checker.config
         self.problem = problem
-        self.candidate = candidate
+        self.original = candidate
         self.started = started
         self.deadline = started + self.cfg.proof_timeout
         self.round_trips = 0
         self.timings: dict[str, float] = {}
-        self.text = candidate.text
         self.imports = checker.header_for(problem)
-        sites = find_sledgehammer(split_commands(tokenize(self.text), self.text))
-        props = {
-            s.closing_span[0]: s.prop for s in candidate.steps if s.closing_kind == "sledgehammer" and s.closing_span
-        }
-        if candidate.root.closing_kind == "sledgehammer" and candidate.root.closing_span:
-            props[candidate.root.closing_span[0]] = candidate.root.prop
-        self.sites = [_Site(s.index, s.line, s.start, props.get(s.start)) for s in sites]
         self.probe_count = 0
         self.oracles = OracleReport(False)
         self.try0_covered: set[str] = set()
+        # salvage: the sketch being checked (the candidate as written, or with gaps), and how it came about
+        self.mode = "as_written"
+        self.depth = 0
+        self.tried = {normalise_proof(candidate.text)}
+        self.gaps: dict[int, tuple[int, int]] = {}  # candidate line where a gap starts -> candidate lines replaced
+        self.broken_lines: list[int] = []  # sketch lines Isabelle reported errors at, when the sketch is broken
+        self._load(Rewrite.identity(candidate.text), candidate)
+
+    def _load(self, rewrite: Rewrite, candidate: Candidate | None = None) -> None:
+        """Check this sketch from now on: its sites are found afresh."""
+        self.rewrite = rewrite
+        self.text = rewrite.text
+        self.candidate = candidate or parse_candidate(rewrite.text)
+        sites = find_sledgehammer(split_commands(tokenize(self.text), self.text))
+        props = {
+            s.closing_span[0]: s.prop
+            for s in self.candidate.steps
+            if s.closing_kind == "sledgehammer" and s.closing_span
+        }
+        root = self.candidate.root
+        if root.closing_kind == "sledgehammer" and root.closing_span:
+            props[root.closing_span[0]] = root.prop
+        self.sites = [_Site(s.index, s.line, s.start, s.end, props.get(s.start)) for s in sites]
+        self.broken_lines = []
 
     # ---------------------------------------------------------------------------------------------- flow
     def execute(self) -> Verdict:
@@ -295,6 +317,23 @@ class _CheckRun:
             shutil.rmtree(workdir, ignore_errors=True)
 
     def _run(self) -> Verdict:
+        verdict = self._attempt()
+        while self.cfg.salvage_depth > 0 and verdict.kind is VerdictKind.FAILED and not verdict.oracles:
+            edits = self._salvage_edits()
+            if not edits:
+                break
+            rewrite = self.rewrite.apply(edits)
+            key = normalise_proof(rewrite.text)
+            if key in self.tried or len(self.tried) > MAX_SEMI_PROOFS:
+                break  # a semi-proof already tried for this candidate is not tried twice
+            self.tried.add(key)
+            self._record_gaps(edits, rewrite)
+            self._load(rewrite)
+            verdict = self._attempt()
+        return verdict
+
+    def _attempt(self) -> Verdict:
+        """Close the sketch's sites and check the result: the check of one (semi-)proof."""
         if self.sites:
             broken = self._first_round()
             if broken is not None:
@@ -304,9 +343,56 @@ class _CheckRun:
                 self._sledgehammer_round()
             still_open = self._open()
             if still_open:
-                lines = ", ".join(str(s.line) for s in still_open)
+                lines = ", ".join(str(self.rewrite.original_line(s.line)) for s in still_open)
                 return self._verdict(VerdictKind.FAILED, f"no tactic closed the sledgehammer steps on lines {lines}")
         return self._final()
+
+    # ---------------------------------------------------------------------------------------------- salvage
+    def _salvage_edits(self) -> list[Edit]:
+        """What turns the failed sketch into the next semi-proof: gaps where Isabelle reported errors, else (when
+        some gaps stayed open) their blocks coarsened one level up, while the other gaps keep what closed them."""
+        root_block = self._root_block()
+        if self.broken_lines:
+            edits = [e for e in gaps_for_errors(self.candidate, self.broken_lines) if (e.start, e.end) != root_block]
+            if edits and self.mode == "as_written":
+                self.mode = "gaps_filled"
+            return edits
+        still_open = self._open()
+        if not still_open or self.depth >= self.cfg.salvage_depth:
+            return []
+        coarse = [e for e in coarsen(self.candidate, [s.start for s in still_open]) if (e.start, e.end) != root_block]
+        if not coarse:
+            return []
+        self.depth += 1
+        self.mode = f"coarsened:{self.depth}"
+        return coarse + [Edit(s.start, s.end, s.closed_by) for s in self.sites if s.closed_by]
+
+    def _root_block(self) -> tuple[int, int] | None:
+        """The span of the whole proof's `proof ... qed`: never turned into one gap (that is no salvage)."""
+        blocks = [c for c in self.candidate.root.children if c.kind == "proof"]
+        return (blocks[0].start, blocks[0].end) if blocks else None
+
+    def _record_gaps(self, edits: Sequence[Edit], rewrite: Rewrite) -> None:
+        for edit in edits:
+            if edit.replacement != GAP:
+                continue
+            first = self.rewrite.original_line(line_of(self.text, edit.start))
+            last = self.rewrite.original_line(line_of(self.text, max(edit.start, edit.end - 1)))
+            for line in list(self.gaps):  # a coarser gap swallows the gaps inside it
+                if first <= line <= last:
+                    del self.gaps[line]
+            self.gaps[first] = (first, last)
+
+    def _replacements(self) -> tuple[Replacement, ...]:
+        lines = self.original.text.splitlines()
+        out = []
+        for site in self.sites:
+            line = self.rewrite.original_line(site.line)
+            if line in self.gaps and site.closed_by:
+                first, last = self.gaps[line]
+                original = "\n".join(lines[first - 1 : last]).strip()
+                out.append(Replacement(line, original, site.closed_by))
+        return tuple(out)
 
     def _open(self) -> list[_Site]:
         return [s for s in self.sites if s.closed_by is None]
@@ -332,6 +418,7 @@ class _CheckRun:
         if node is None:
             raise IsabelleError("Isabelle returned no result for the proof skeleton")
         if not node.checked_ok:
+            self.broken_lines = self._error_lines(node, skeleton)
             return self._verdict(
                 VerdictKind.FAILED,
                 "the proof sketch does not check even with every sledgehammer step assumed",
@@ -486,6 +573,7 @@ class _CheckRun:
             )
         if node.checked_ok:
             return self._oracle_verdict(node, final, final_text)
+        self.broken_lines = self._error_lines(node, final)
         return self._verdict(
             VerdictKind.FAILED,
             "Isabelle rejected the final proof",
@@ -595,11 +683,18 @@ class _CheckRun:
             return None
         return {node.theory_name.rpartition(".")[2]: node for node in result.nodes}
 
+    def _error_lines(self, node: NodeResult, theory: CheckTheory) -> list[int]:
+        """The sketch's lines Isabelle reported errors at (errors outside the sketch's text are not counted)."""
+        lines = (theory.candidate_line(m.pos.line) for m in node.errors if m.pos.line is not None)
+        return sorted({line for line in lines if line is not None})
+
     def _candidate_messages(self, node: NodeResult, theory: CheckTheory) -> tuple[IsabelleMessage, ...]:
-        """Error messages with line numbers moved from the checked theory to the candidate's text."""
+        """Error messages with line numbers moved from the checked theory to the candidate's text as written."""
         moved = []
         for m in node.errors:
             line = theory.candidate_line(m.pos.line) if m.pos.line is not None else None
+            if line is not None:
+                line = self.rewrite.original_line(line)
             moved.append(IsabelleMessage(m.kind, m.text, Position(line, None, None, "candidate" if line else None)))
         return tuple(moved)
 
@@ -618,9 +713,19 @@ class _CheckRun:
             reason=reason,
             final_proof=final_proof,
             steps=tuple(
-                StepResult(s.index, s.line, s.proposition, s.closed_by, s.source, s.elapsed, tuple(s.tried))
+                StepResult(
+                    s.index,
+                    self.rewrite.original_line(s.line),
+                    s.proposition,
+                    s.closed_by,
+                    s.source,
+                    s.elapsed,
+                    tuple(s.tried),
+                )
                 for s in self.sites
             ),
+            salvage=self.mode,
+            replaced=self._replacements(),
             messages=messages,
             isabelle_version=self.checker.isabelle_version,
             session=self.checker.pool.config.session,
@@ -632,6 +737,8 @@ class _CheckRun:
         )
 
 
+#: at most this many semi-proofs per candidate (each costs at least one round trip)
+MAX_SEMI_PROOFS = 8
 #: try0 at a step, then `sorry` so the theory goes on (one line: step lines must stay put)
 TRY0_CALL = "try0 sorry"
 #: try0 runs its methods in parallel, each under `try0_default_timeout` (2 s: HOL/Tools/try0.ML)

@@ -8,6 +8,7 @@ from typing import Any
 
 from isabelle_env.audit import Finding
 from isabelle_env.protocol import IsabelleMessage, Position
+from isabelle_env.salvage import Replacement
 
 
 class VerdictKind(StrEnum):
@@ -52,6 +53,8 @@ class Verdict:
     round_trips: int = 0
     cached: bool = False
     oracles: tuple[str, ...] = ()  # what Isabelle's thm_oracles reported for the proved theorem ([] = kernel only)
+    salvage: str = "as_written"  # how the proof was obtained: as_written | gaps_filled | coarsened:K
+    replaced: tuple[Replacement, ...] = ()  # steps of the candidate that salvage replaced, and by what
 
     @property
     def proved(self) -> bool:
@@ -87,6 +90,8 @@ class Verdict:
             "round_trips": self.round_trips,
             "cached": self.cached,
             "oracles": list(self.oracles),
+            "salvage": self.salvage,
+            "replaced": [r.to_json() for r in self.replaced],
         }
 
     @classmethod
@@ -121,4 +126,6 @@ class Verdict:
             round_trips=data.get("round_trips", 0),
             cached=data.get("cached", False),
             oracles=tuple(data.get("oracles", ())),
+            salvage=data.get("salvage", "as_written"),
+            replaced=tuple(Replacement(r["line"], r["original"], r["replacement"]) for r in data.get("replaced", [])),
         )

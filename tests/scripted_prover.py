@@ -42,12 +42,18 @@ class ScriptedProver:
     seen: list[str] = field(default_factory=list)  # texts of every theory judged
     # proposition -> the calls Sledgehammer suggests there; None: the recorded run's suggestions everywhere
     hammer: dict[str, list[str]] | None = None
+    # propositions whose `show`/`have` refines no goal: the recorded `Failing_Show` errors follow (the command,
+    # the next command, and the `qed` of its block)
+    refuted: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         transcripts = shared_dir() / "isabelle-transcripts"
         self._failed_method = recorded_message(transcripts, "Failing_Step", "Failed to apply initial proof method")
         self._hammer = _recorded_hammer_messages()
         self._trying = recorded_message(transcripts, "Try0", "Trying ")
+        self._no_goal = recorded_message(transcripts, "Failing_Show", "Failed to refine any pending goal")
+        self._illegal = recorded_message(transcripts, "Failing_Show", "Illegal application of proof command")
+        self._unfinished = recorded_message(transcripts, "Failing_Show", "Failed to finish proof")
         self._try0_methods = re.findall(r'"([^"]+)"', self._trying)
 
     def __call__(self, theory: str) -> str | NodeReply:
@@ -59,10 +65,26 @@ class ScriptedProver:
     def judge(self, text: str) -> str | NodeReply:
         prop: str | None = None
         messages: list[tuple[str, int, str]] = []
+        blocks: list[bool] = []  # per open `proof` block: whether a command in it failed structurally
+        illegal_next = False
         for cmd in split_commands(tokenize(text), text):
+            if illegal_next:
+                messages.append(("error", cmd.line, self._illegal))
+                illegal_next = False
+                if cmd.name == "by":
+                    continue
+            if cmd.name == "proof":
+                blocks.append(False)
+            elif cmd.name == "qed" and blocks and blocks.pop():
+                messages.append(("error", cmd.line, self._unfinished))
             if cmd.name in _GOALS:
                 props = [t.content for t in cmd.args if t.is_quoted or t.kind is TokenKind.VAR]
                 prop = props[-1] if props else None
+                if prop in self.refuted and cmd.name in ("show", "thus"):
+                    messages.append(("error", cmd.line, self._no_goal))
+                    illegal_next = True
+                    if blocks:
+                        blocks[-1] = True
             elif cmd.name == "sledgehammer":
                 messages += [("writeln", cmd.line, m) for m in self._hammer_messages(prop)]
             elif cmd.name == "try0":

@@ -38,6 +38,7 @@ SCRIPT = {"x = 2": {"by simp"}, "x + x = 2 + 2": {"by metis"}, "?thesis": {"by a
 
 FAST = CheckerConfig(tactic_timeout=2, round_overhead=1, sledgehammer_timeout=2, final_timeout=5, proof_timeout=30)
 NO_TRY0 = dataclasses.replace(FAST, try0=False)
+AS_WRITTEN = dataclasses.replace(FAST, salvage_depth=0)
 
 
 @pytest.fixture
@@ -111,7 +112,7 @@ def test_tactic_rounds_then_sledgehammer_each_round_one_theory(checker_for):
 
 def test_a_sketch_that_is_broken_without_its_steps_fails_early(checker_for):
     prover = ScriptedProver(SCRIPT)
-    checker, server = checker_for(prover)
+    checker, server = checker_for(prover, AS_WRITTEN)
     broken = SKETCH.replace("show ?thesis", 'have c9: "x = 3" by simp\n  show ?thesis')
     verdict = checker.verify(PROBLEM, broken)
     assert verdict.kind is VerdictKind.FAILED
@@ -198,7 +199,7 @@ def test_infrastructure_trouble_is_a_verdict_and_is_not_cached(checker_for):
 
 
 def test_a_proof_without_sledgehammer_goes_straight_to_the_final_check(checker_for):
-    checker, server = checker_for(ScriptedProver({"x + x = 4": {"by simp"}}))
+    checker, server = checker_for(ScriptedProver({"x + x = 4": {"by simp"}}), AS_WRITTEN)
     assert checker.verify(PROBLEM, "using h0 by simp").kind is VerdictKind.PROVED
     assert len(use_theories_calls(server)) == 1
     failed = checker.verify(PROBLEM, "using h0 by auto")
