@@ -1,4 +1,4 @@
-"""`subgoalxl bench pipeline|growth|store|isabelle|generation`: the framework's own performance, side by side.
+"""`subgoalxl bench pipeline|growth|store|isabelle|salvage|generation`: the framework's own performance, side by side.
 
 Each command prints a table of its contenders and their ratios (measured in one run: the machines are shared and
 noisy, so a ratio is the result, an absolute time is context), writes the full JSON for tracking, and with `--json`
@@ -236,6 +236,59 @@ def isabelle(
     except (ValueError, ProblemLoadError, IsabelleError) as exc:
         raise _fail(str(exc)) from None
     _emit(data_out, out, as_json, isabelle_rows)
+
+
+@bench_app.command()
+def salvage(
+    dsp_proofs: Annotated[
+        Path | None,
+        typer.Option("--dsp-proofs", help="DSP's human_100_proofs.jsonl(.tar.gz)", envvar="SUBGOALXL_DSP_PROOFS"),
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="DSP proofs (first by name with automated steps)")] = 200,
+    broken: Annotated[str, typer.Option("--broken", help="the failing method put at every automated step")] = (
+        "by (simp only:)"
+    ),
+    depth: Annotated[int, typer.Option("--depth", min=2, help="salvage_depth of the coarsening mode")] = 3,
+    sledgehammer: Annotated[bool, typer.Option(help="let Sledgehammer fill gaps")] = True,
+    session: Annotated[str | None, typer.Option("--session", help="session to check in (default: chosen)")] = None,
+    isabelle_path: Annotated[str | None, typer.Option("--isabelle", help="Isabelle installation")] = None,
+    isabelle_server: Annotated[
+        str | None,
+        typer.Option("--isabelle-server", help="a running `isabelle server` (HOST:PORT, or its NAME) instead"),
+    ] = None,
+    password: Annotated[
+        str | None,
+        typer.Option("--password", envvar="SUBGOALXL_ISABELLE_PASSWORD", help="password of --isabelle-server"),
+    ] = None,
+    out: OutOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """DSP's proofs broken at every automated step: how many salvage off / gaps filled / coarsening closes."""
+    from agent.cli_common import server_address
+    from benchmarks.perf.salvage import SalvageParams, run_salvage, salvage_rows
+    from isabelle_env.audit import audit_candidate
+    from isabelle_env.errors import IsabelleError
+    from isabelle_env.theory_text import problem_from_statement
+
+    report = audit_candidate(problem_from_statement('theorem t: "True"'), broken)
+    if not report.ok:
+        raise _fail(f"--broken {broken!r} is not allowed in a proof: {report.findings[0].message}")
+    address = server_address(isabelle_server, password)
+    params = SalvageParams(
+        dsp_proofs=str(dsp_proofs) if dsp_proofs else None,
+        limit=limit,
+        broken=broken,
+        depth=depth,
+        session=session,
+        isabelle=isabelle_path,
+        server=str(address) if address else None,
+        sledgehammer=sledgehammer,
+    )
+    try:
+        data_out = run_salvage(params, address=address)
+    except (ValueError, IsabelleError) as exc:
+        raise _fail(str(exc)) from None
+    _emit(data_out, out, as_json, salvage_rows)
 
 
 @bench_app.command()

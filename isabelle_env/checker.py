@@ -79,7 +79,8 @@ class CheckerConfig:
     try0: bool = True  # first ask Isabelle's try0 at every step (one round), then the tactics it does not cover
     header: str = "problem"  # "problem": the problem's imports; "benchmark": header_imports plus the problem's
     header_imports: tuple[str, ...] = ()  # the benchmark's fixed header (the union of its imports)
-    salvage_depth: int = 2  # 0: no salvage; else failing steps become gaps, and gaps coarsen up to this many levels
+    # salvage: 0 off; 1 failing steps become gaps; k >= 2 also open gaps coarsen up to k - 1 blocks up
+    salvage_depth: int = 3
 
     def __post_init__(self) -> None:
         if self.salvage_depth < 0:
@@ -358,7 +359,7 @@ class _CheckRun:
                 self.mode = "gaps_filled"
             return edits
         still_open = self._open()
-        if not still_open or self.depth >= self.cfg.salvage_depth:
+        if not still_open or self.depth >= self.cfg.salvage_depth - 1:
             return []
         coarse = [e for e in coarsen(self.candidate, [s.start for s in still_open]) if (e.start, e.end) != root_block]
         if not coarse:

@@ -45,6 +45,7 @@ class ScriptedProver:
     # propositions whose `show`/`have` refines no goal: the recorded `Failing_Show` errors follow (the command,
     # the next command, and the `qed` of its block)
     refuted: set[str] = field(default_factory=set)
+    everywhere: set[str] = field(default_factory=set)  # methods that close any proposition
 
     def __post_init__(self) -> None:
         transcripts = shared_dir() / "isabelle-transcripts"
@@ -89,7 +90,8 @@ class ScriptedProver:
                 messages += [("writeln", cmd.line, m) for m in self._hammer_messages(prop)]
             elif cmd.name == "try0":
                 messages.append(("writeln", cmd.line, self._trying))
-                found = [f"by {m}" for m in self._try0_methods if f"by {m}" in self.closes.get(prop or "", set())]
+                closing = self.closes.get(prop or "", set()) | self.everywhere
+                found = [f"by {m}" for m in self._try0_methods if f"by {m}" in closing]
                 messages += [("writeln", cmd.line, f"Found proof: {m} (0 ms)") for m in found]
                 messages.append(("writeln", cmd.line, f"Try this: {found[0]} (0 ms)" if found else "No proof found"))
             elif cmd.name == "by":
@@ -98,7 +100,7 @@ class ScriptedProver:
                     continue  # the restatement
                 if method in self.loops.get(prop or "", set()):
                     return HANG
-                if method not in self.closes.get(prop or "", set()):
+                if method not in self.closes.get(prop or "", set()) and method not in self.everywhere:
                     messages.append(("error", cmd.line, self._failed_method))
         return NodeReply(messages)
 

@@ -247,3 +247,42 @@ def test_nothing_outside_benchmarks_perf_reaches_the_synthetic_checker():
             if re.search(r"benchmarks\.perf|from benchmarks import perf", path.read_text(encoding="utf-8")):
                 offenders.append(str(path.relative_to(REPO)))
     assert offenders == []
+
+
+def test_salvage_benchmark_breaks_every_automated_step_and_skips_without_isabelle(monkeypatch, tmp_path, shared):
+    from benchmarks.perf.salvage import broken_proofs
+    from isabelle_env.theory_text import find_atp_spans
+
+    proofs = broken_proofs(str(shared / DSP), 5)
+    assert len(proofs) == 5 and all(p.steps >= 1 for p in proofs)
+    assert all("(*<ATP>*)" not in p.candidate and p.candidate.count("by (simp only:)") >= p.steps for p in proofs)
+    assert all(not find_atp_spans(p.candidate) for p in proofs)
+    monkeypatch.delenv("ISABELLE_HOME", raising=False)
+    monkeypatch.setenv("PATH", "/nonexistent")
+    result = CliRunner().invoke(
+        bench_app, ["salvage", "--dsp-proofs", str(shared / DSP), "--out", str(tmp_path / "s.json")]
+    )
+    assert result.exit_code == 0, result.output
+    assert "skipped: this benchmark needs a real Isabelle" in result.stdout
+    bad = CliRunner().invoke(bench_app, ["salvage", "--broken", "sorry", "--isabelle-server", "127.0.0.1:9"])
+    assert bad.exit_code == 2 and "not allowed" in bad.stderr
+
+
+def test_salvage_benchmark_side_by_side_against_a_running_server(standin, shared, tmp_path):
+    """The stand-in closes every goal `by auto` and nothing `by (simp only:)`: the modes differ as salvage does."""
+    from tests.conftest import address_of
+    from tests.scripted_prover import ScriptedProver
+
+    server = standin(rename_theories=True, choose_transcript=ScriptedProver({}, everywhere={"by auto"}))
+    address = address_of(server)
+    out = tmp_path / "salvage.json"
+    args = ["salvage", "--isabelle-server", str(address), "--dsp-proofs", str(shared / DSP), "--limit", "3"]
+    args += ["--session", "HOL", "--no-sledgehammer", "--out", str(out)]
+    result = CliRunner().invoke(bench_app, args, env={"SUBGOALXL_ISABELLE_PASSWORD": address.password})
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    modes = data["modes"]
+    assert list(modes) == ["off", "gaps", "coarsening:3"] and data["proofs"] == 3
+    assert modes["off"]["closed"] == 0 and modes["gaps"]["closed"] == 3
+    assert modes["gaps"]["by_path"] == {"gaps_filled": 3} and modes["gaps"]["seconds_per_closed"] > 0
+    assert "gaps: closed" in result.stdout

@@ -148,10 +148,12 @@ DOUBLE = "\n".join(
 
 def test_coarsening_stops_at_the_configured_depth(checker_for):
     script = {"x = 2": {"by auto"}, "?thesis": {"by simp"}}
-    shallow = checker_for(ScriptedProver(script), dataclasses.replace(TACTICS, salvage_depth=1))
+    gaps_only = checker_for(ScriptedProver(script), dataclasses.replace(TACTICS, salvage_depth=1))
+    assert gaps_only.verify(PROBLEM, DOUBLE).salvage == "as_written"  # no gap to make: nothing failed, one is open
+    shallow = checker_for(ScriptedProver(script), dataclasses.replace(TACTICS, salvage_depth=2))
     failed = shallow.verify(PROBLEM, DOUBLE)
     assert failed.kind is VerdictKind.FAILED and failed.salvage == "coarsened:1"
-    deep = checker_for(ScriptedProver(script), dataclasses.replace(TACTICS, salvage_depth=2))
+    deep = checker_for(ScriptedProver(script), dataclasses.replace(TACTICS, salvage_depth=3))
     proved = deep.verify(PROBLEM, DOUBLE)
     assert proved.kind is VerdictKind.PROVED and proved.salvage == "coarsened:2", proved.reason
     off = checker_for(ScriptedProver(script), dataclasses.replace(TACTICS, salvage_depth=0))
