@@ -170,6 +170,7 @@ def make_sample(
             "prompt": prompt.template.ref.to_json(),
             "sampling": params.to_json() | {"stop": list(stop)},
             "seed": params.seed,
+            "sample_seed": completion.seed,  # the seed this sample was drawn with, when the backend says
             "prompt_tokens": completion.prompt_tokens,
             "completion_tokens": completion.completion_tokens,
             "finish_reason": completion.finish_reason,
