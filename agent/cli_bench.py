@@ -1,6 +1,7 @@
 """`subgoalxl bench pipeline|growth|store|isabelle|generation`: the framework's own performance, side by side.
 
-Each command prints a table of its contenders and their ratios (measured in one run: the machines are shared and
+`generation` measures batched seeded generation on CPU (`--case batching`, the default) or vLLM against
+transformers on a GPU (`--case vllm`). Each command prints a table of its contenders and their ratios (measured in one run: the machines are shared and
 noisy, so a ratio is the result, an absolute time is context), writes the full JSON for tracking, and with `--json`
 prints that one JSON object instead of the table. Benchmarks that need Isabelle or a GPU skip with a message
 (exit 0). The synthetic checker they use lives in `benchmarks.perf` and is reachable from no other command.
