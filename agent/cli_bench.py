@@ -1,11 +1,12 @@
 """`subgoalxl bench pipeline|growth|store|isabelle|generation`: the framework's own performance, side by side.
 
 `generation` measures batched seeded generation on CPU (`--case batching`, the default) or vLLM against
-transformers on a GPU (`--case vllm`). Each command prints a table of its contenders and their ratios (measured in one run: the machines are shared and
-noisy, so a ratio is the result, an absolute time is context), writes the full JSON for tracking, and with `--json`
-prints that one JSON object instead of the table. Benchmarks that need Isabelle or a GPU skip with a message
-(exit 0). The synthetic checker they use lives in `benchmarks.perf` and is reachable from no other command.
-Registered in agent/cli.py as `app.add_typer(bench_app, name="bench")`; machinery is imported lazily.
+transformers on a GPU (`--case vllm`). Each command prints a table of its contenders and their ratios (measured
+in one run: the machines are shared and noisy, so a ratio is the result, an absolute time is context), writes the
+full JSON for tracking, and with `--json` prints that one JSON object instead of the table. Benchmarks that need
+Isabelle or a GPU skip with a message (exit 0). The synthetic checker they use lives in `benchmarks.perf` and is
+reachable from no other command. Registered in agent/cli.py as `app.add_typer(bench_app, name="bench")`;
+machinery is imported lazily.
 """
 
 from __future__ import annotations

@@ -152,24 +152,26 @@ class GeneratorWorker:
         seeds = [s for r in batch for s in r.seeds]
         self.backend_calls += 1
         self.largest_batch = max(self.largest_batch, len(prompts))
+        failure: Exception | None = None
         try:
             results = await asyncio.to_thread(self.backend.generate_seeded, prompts, key, seeds)
         except Exception as exc:
+            failure = exc
+        finally:
             slots.release()
-            if len(batch) == 1:
-                _settle(batch[0].future, error=exc)
-                return
+        if failure is None:
+            offset = 0
+            for r in batch:
+                _settle(r.future, results[offset : offset + len(r.prompts)])
+                offset += len(r.prompts)
+        elif len(batch) == 1:
+            _settle(batch[0].future, error=failure)
+        else:
             for r in batch:  # a merged call failed: find out whose request it was
                 try:
                     _settle(r.future, await self._run(self.backend.generate_seeded, r.prompts, key, r.seeds))
                 except Exception as alone:  # noqa: BLE001 - handed to that request's caller
                     _settle(r.future, error=alone)
-            return
-        slots.release()
-        offset = 0
-        for r in batch:
-            _settle(r.future, results[offset : offset + len(r.prompts)])
-            offset += len(r.prompts)
 
     def _batches(self, requests: list[_Pending]) -> list[list[_Pending]]:
         batches: list[list[_Pending]] = [[]]

@@ -7,8 +7,10 @@ import os
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+import asyncio
 import sys
 import threading
+import time
 import types
 from concurrent.futures import ThreadPoolExecutor
 
@@ -17,7 +19,7 @@ import pytest
 from generators.backend import Backend, BackendError, Completion, SamplingParams, ScoreResult
 from generators.backends import TransformersConfig, VLLMConfig, make_backend
 from generators.backends.row_sampling import sample_seed, top_p_filter, uniforms
-from generators.ray_pool import GeneratorPool, PoolConfig
+from generators.ray_pool import GeneratorPool, GeneratorWorker, PoolConfig
 
 PROMPTS = [
     "theorem t: shows",
@@ -179,3 +181,50 @@ def test_a_bad_request_in_a_merged_batch_fails_only_its_own_caller(ray_local):
         assert answers[1].startswith("error:") and "too long" in answers[1]
     finally:
         pool.close()
+
+
+class _Overlap(Backend):
+    """Records how many calls run at once (each takes 0.2 s)."""
+
+    kind = "overlap"
+
+    def __init__(self, concurrent: int) -> None:
+        self.max_concurrent_calls = concurrent
+        self.running = self.most = 0
+        self._lock = threading.Lock()
+
+    def _generate(self, prompts: list[str], params: SamplingParams) -> list[list[Completion]]:
+        with self._lock:
+            self.running += 1
+            self.most = max(self.most, self.running)
+        time.sleep(0.2)
+        with self._lock:
+            self.running -= 1
+        return [[Completion(p, 1, 1, "stop")] for p in prompts]
+
+    def _score_many(self, pairs: list[tuple[str, str]]) -> list[ScoreResult]:
+        return []
+
+
+def test_an_actor_merges_seeded_requests_and_overlaps_calls_only_where_the_backend_allows():
+    async def three(worker: GeneratorWorker) -> list:
+        asks = [
+            worker.generate(["a"], {"temperature": 0.5, "seed": 1}),
+            worker.generate(["b"], {"temperature": 0.5, "seed": 8}),  # another seed: merged all the same
+            worker.generate(["c"], {"temperature": 0.9, "seed": 2}),  # other parameters: a call of its own
+        ]
+        return await asyncio.gather(*asks)
+
+    for concurrent, overlapping in ((1, 1), (4, 2)):
+        worker = GeneratorWorker(lambda c=concurrent: _Overlap(c), batch_window_ms=20)
+        rows = asyncio.run(three(worker))
+        assert [r[0][0].text for r in rows] == ["a", "b", "c"]
+        assert worker.backend_calls == 2 and worker.largest_batch == 2
+        assert worker.backend.most == overlapping  # a model in this process: one call at a time; HTTP: more
+    assert make_openai_backend(max_concurrency=5).max_concurrent_calls == 5
+
+
+def make_openai_backend(**options):
+    from generators.backends import OpenAIConfig
+
+    return make_backend(OpenAIConfig(model="m", base_url="http://127.0.0.1:9/v1", **options))
