@@ -206,7 +206,11 @@ class RunStore:
             present = set(table.columns_dict)
             for column, kind in columns.items():
                 if column not in present:
-                    table.add_column(column, kind)
+                    try:
+                        table.add_column(column, kind)
+                    except sqlite3.OperationalError as exc:  # another process opening the store added it first
+                        if "duplicate column" not in str(exc):
+                            raise
 
     # ------------------------------------------------------------------ writer thread
     def _write_loop(self) -> None:

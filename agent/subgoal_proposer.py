@@ -81,7 +81,6 @@ class SubgoalProposer:
         self.role_models = {role: model for role, model in models.items() if model}
         pool_config = PoolConfig(num_actors=config.actors, num_cpus=config.num_cpus, num_gpus=config.num_gpus)
         self._pools: dict[str, GeneratorPool] = {}
-        self._backends: dict[str, Any] = {}
         routed = self._routed_backends()
         for role, factory in routed.items():  # experts behind a router: one pool per role
             self.role_models[role] = f"router:{role}"
