@@ -1,10 +1,12 @@
 """`subgoalxl bench pipeline|growth|store|isabelle|salvage|generation`: the framework's own performance, side by side.
 
-Each command prints a table of its contenders and their ratios (measured in one run: the machines are shared and
-noisy, so a ratio is the result, an absolute time is context), writes the full JSON for tracking, and with `--json`
-prints that one JSON object instead of the table. Benchmarks that need Isabelle or a GPU skip with a message
-(exit 0). The synthetic checker they use lives in `benchmarks.perf` and is reachable from no other command.
-Registered in agent/cli.py as `app.add_typer(bench_app, name="bench")`; machinery is imported lazily.
+`generation` measures batched seeded generation on CPU (`--case batching`, the default) or vLLM against
+transformers on a GPU (`--case vllm`). Each command prints a table of its contenders and their ratios (measured
+in one run: the machines are shared and noisy, so a ratio is the result, an absolute time is context), writes the
+full JSON for tracking, and with `--json` prints that one JSON object instead of the table. Benchmarks that need
+Isabelle or a GPU skip with a message (exit 0). The synthetic checker they use lives in `benchmarks.perf` and is
+reachable from no other command. Registered in agent/cli.py as `app.add_typer(bench_app, name="bench")`;
+machinery is imported lazily.
 """
 
 from __future__ import annotations
@@ -293,20 +295,49 @@ def salvage(
 
 @bench_app.command()
 def generation(
-    model: Annotated[str | None, typer.Option("--model", help="local model directory or HF id")] = None,
-    prompts: Annotated[int, typer.Option("--prompts", min=1)] = 64,
-    max_tokens: Annotated[int, typer.Option("--max-tokens", min=1)] = 256,
-    n: Annotated[int, typer.Option("--n", min=1, help="samples per prompt")] = 1,
+    case: Annotated[
+        str,
+        typer.Option(
+            "--case",
+            help="batching: N concurrent seeded requests through the actor pool vs one at a time (CPU, tiny model); "
+            "vllm: the vLLM backend vs transformers (CUDA GPU and vLLM)",
+        ),
+    ] = "batching",
+    model: Annotated[
+        str | None, typer.Option("--model", help="local model directory or HF id (batching: default a tiny model)")
+    ] = None,
+    prompts: Annotated[int, typer.Option("--prompts", min=1, help="vllm: prompts in the call")] = 64,
+    requests: Annotated[int, typer.Option("--requests", min=1, help="batching: concurrent requests")] = 16,
+    max_tokens: Annotated[int | None, typer.Option("--max-tokens", min=1, help="default 64 (batching), 256")] = None,
+    n: Annotated[int, typer.Option("--n", min=1, help="vllm: samples per prompt")] = 1,
     gpu_memory_utilization: Annotated[float, typer.Option(min=0.05, max=1.0, help="vLLM's share of the GPU")] = 0.5,
+    ray_address: RayOpt = None,
     out: OutOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Tokens/s of the vLLM backend vs transformers on the same model (needs a CUDA GPU and vLLM)."""
-    from benchmarks.perf.generation import GenerationParams, generation_rows, run_generation
+    """Generation throughput: batching of seeded requests on CPU, or vLLM vs transformers on a GPU."""
     from generators.backend import BackendError
 
+    if case == "batching":
+        from benchmarks.perf.batching import BatchingParams, batching_rows, run_batching
+
+        params_b = BatchingParams(requests=requests, max_tokens=max_tokens or 64, model=model)
+        try:
+            data = _with_ray(ray_address, lambda: run_batching(params_b))
+        except (ValueError, BackendError, OSError) as exc:
+            raise _fail(str(exc)) from None
+        _emit(data, out, as_json, batching_rows)
+        return
+    if case != "vllm":
+        raise _fail(f"--case must be batching or vllm, not {case!r}")
+    from benchmarks.perf.generation import GenerationParams, generation_rows, run_generation
+
     params = GenerationParams(
-        model=model, prompts=prompts, max_tokens=max_tokens, n=n, gpu_memory_utilization=gpu_memory_utilization
+        model=model,
+        prompts=prompts,
+        max_tokens=max_tokens or 256,
+        n=n,
+        gpu_memory_utilization=gpu_memory_utilization,
     )
     try:
         data = run_generation(params)

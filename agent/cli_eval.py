@@ -176,6 +176,7 @@ def eval_command(
         "problems": stats.problems,
         "solved_rate": round(stats.solved / stats.problems, 4) if stats.problems else 0.0,
         "by_category": by_category,
+        "model_stated_problems": sum(not p.has_formal_statement for p in problems_list),
         **stats.to_json(),
     }
     if as_json:
@@ -188,6 +189,16 @@ def eval_command(
         console = Console()
         console.print(stats_table(stats, f"run {run_id}"))
         console.print(f"solved {stats.solved}/{stats.problems}: {format_category_counts(by_category, totals)}")
+        if summary["model_stated_problems"]:
+            console.print(
+                f"{summary['model_stated_problems']} problem(s) had no formal statement: their statements are the "
+                "model's (autoformalization), so 'solved' there means the model's own statement was proved"
+            )
+        if stats.proved_own_statement:
+            console.print(
+                f"{stats.proved_own_statement} proof(s) of statements the model wrote itself: not counted as solved "
+                "(the benchmark's statement is the task); `subgoalxl report` lists them apart"
+            )
     raise typer.Exit(EXIT_OK if stats.status in ("finished", "budget") else EXIT_FAILED)
 
 

@@ -92,8 +92,7 @@ def generate(
 
     from generators.backend import BackendError, SamplingParams
     from generators.backends import OpenAIConfig, TransformersConfig, VLLMConfig, make_backend
-    from generators.prompt_templates import load_prompt, parse_prompt_spec
-    from generators.roles import Role
+    from generators.roles import Role, role_template
     from generators.samples import InputError, generate_samples, read_problems
 
     if backend is not BackendChoice.openai and base_url:
@@ -104,8 +103,8 @@ def generate(
         raise fail(f"input file {input_path} does not exist")
     the_role = Role(role.value)
     try:
-        problems = read_problems(input_path, the_role)[:limit]
-        template = load_prompt(*parse_prompt_spec(prompt)) if prompt else None
+        template = role_template(the_role, prompt) if prompt else None
+        problems = read_problems(input_path, the_role, template)[:limit]
         params = SamplingParams(n=n, temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=seed)
         config: Any
         if backend is BackendChoice.openai:

@@ -53,12 +53,14 @@ def problems(
                 "imports": list(p.imports),
                 "shipped_proof_stripped": p.had_shipped_proof,
                 "informal": p.has_informal,
+                "formal_statement": p.has_formal_statement,
                 "erratum": p.erratum,
                 "source": p.source,
             }
             typer.echo(json.dumps(row))
         else:
             flags = ["proof stripped" if p.had_shipped_proof else "", "informal" if p.has_informal else ""]
+            flags.append("" if p.has_formal_statement else "no formal statement (the model states it)")
             flags.append(f"erratum: {p.erratum}" if p.erratum else "")
             columns = [p.name, p.split or "-", p.category, " ".join(p.imports), ", ".join(f for f in flags if f)]
             typer.echo("  ".join(columns).rstrip())
@@ -68,7 +70,9 @@ def problems(
         categories = format_category_counts(categories_of(found.names))
         stripped = sum(p.had_shipped_proof for p in found)
         informal = sum(p.has_informal for p in found)
+        unstated = sum(not p.has_formal_statement for p in found)
+        unstated_text = f"; {unstated} without a formal statement (autoformalization only)" if unstated else ""
         typer.echo(
             f"{len(found)} problems ({per_split or 'none'}); {categories}; {stripped} shipped proofs stripped; "
-            f"{informal} with informal data; fingerprint {found.fingerprint}"
+            f"{informal} with informal data{unstated_text}; fingerprint {found.fingerprint}"
         )

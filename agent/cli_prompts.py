@@ -52,7 +52,7 @@ def list_prompts(as_json: JsonOpt = False) -> None:
                     "name": name,
                     "version": version,
                     "sha256": template.sha256,
-                    "used_by": roles.get(name),
+                    "used_by": roles.get(name) or template.role,
                     "newest": version == versions[-1],
                     "fields": list(template.fields),
                     "stop": list(template.stop),
@@ -87,6 +87,11 @@ def _fill(template: Any, role: Any, problem: Any) -> tuple[str, dict[str, str]]:
         if rendered.subgoals is not None:
             how = "the problem's subgoals" if rendered.subgoals_source == "subgoals" else "the informal proof's lines"
             sources["subgoals"] = f"{len(rendered.subgoals)} step(s) from {how} (no subgoal model ran)"
+        if "proof_comment" in template.fields:
+            sources["proof_comment"] = {
+                "subgoals": "the problem's subgoals as an Isar comment",
+                "informal_proof": "the informal proof as an Isar comment",
+            }.get(rendered.subgoals_source or "", "empty: no subgoals or informal proof (the model writes its own)")
         return rendered.text, {f: sources.get(f, "?") for f in template.fields}
     values = {
         "informal_statement": (problem.informal_statement or "").strip() or NOT_GIVEN,
@@ -141,6 +146,8 @@ def show(
         template = load_prompt(prompt_name, version)
     except ValueError as exc:
         raise fail(f"{exc} (roles: {', '.join(r.value for r in Role)})") from None
+    if chosen_role is None and template.role in {r.value for r in Role}:
+        chosen_role = Role(template.role)  # e.g. release_proof: rendered as its role renders it
     if problem is not None and data is None:
         raise fail("--problem needs --data PATH (a miniF2F checkout or a .jsonl of problems)")
     chosen: Any = None

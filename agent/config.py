@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -73,6 +73,25 @@ class CheckingConfig(_Section):
         return self
 
 
+Role = Literal["statement", "subgoal", "proof"]
+
+
+class ProofVariant(_Section):
+    """One proof generator among several: attempt i of a problem uses variant i mod (number of variants).
+
+    The SubgoalXL release samples four proof-generator checkpoints, each with and without the informal proof,
+    and reports the union (`configs/subgoalxl-paper.toml`). Unset keys fall back to `[generation]`'s.
+    """
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.+-]+$", description="recorded with every sample and attempt")
+    proof_model: str | None = None
+    base_url: str | None = Field(None, description="openai backend: the server of this variant's model")
+    proof_prompts: tuple[str, ...] = Field(
+        (), description="proof templates (NAME or NAME.vN); with several, the variant's k-th sample uses the k mod n-th"
+    )
+    use_informal_proof: bool | None = None
+
+
 class GenerationConfig(_Section):
     """Models for the subgoal prover (statement, subgoal and proof roles)."""
 
@@ -98,6 +117,27 @@ class GenerationConfig(_Section):
     actors: int = Field(1, ge=1)
     num_gpus: float = Field(0.0, ge=0)
     num_cpus: float = Field(1.0, ge=0)
+    # prompt template per role (NAME or NAME.vN, e.g. "release_proof"); default: ours (`subgoalxl prompts list`)
+    prompts: dict[Role, str] = {}
+    generate_subgoals: bool = Field(
+        True, description="sample subgoals first; false: the proof prompt gets the informal proof or nothing"
+    )
+    variants: tuple[ProofVariant, ...] = ()
+
+    @model_validator(mode="after")
+    def _prompts_exist(self) -> GenerationConfig:
+        from generators.roles import Role as GeneratorRole
+        from generators.roles import role_template
+
+        for role, spec in self.prompts.items():
+            role_template(GeneratorRole(role), spec)  # ValueError naming the template and what is wrong
+        names = [v.name for v in self.variants]
+        if len(set(names)) != len(names):
+            raise ValueError(f"generation.variants: names must differ, got {names}")
+        for variant in self.variants:
+            for spec in variant.proof_prompts:
+                role_template(GeneratorRole.PROOF, spec)
+        return self
 
 
 class SchedulingConfig(_Section):
@@ -124,14 +164,19 @@ class RunConfig(_Section):
         if self.search.prover != "subgoal":
             return self
         own = {"statement": g.statement_model, "subgoal": g.subgoal_model, "proof": g.proof_model}
-        needed = ["subgoal", "proof"] + (["statement"] if g.autoformalize else [])
+        needed = (["subgoal"] if g.generate_subgoals else []) + ["proof"] + (["statement"] if g.autoformalize else [])
+        if g.variants and all(v.proof_model for v in g.variants):
+            needed.remove("proof")
         missing = [role for role in needed if not (g.routers.get(role) or own[role] or g.model)]
         if missing:
             raise ValueError(
                 f"search.prover = 'subgoal' needs a model for {', '.join(missing)}: generation.model (a local folder, "
                 f"a HF id, or the name served at base_url), generation.{missing[0]}_model, or generation.routers"
             )
-        if g.backend == "openai" and not g.base_url:
+        shared_url_needed = (
+            g.generate_subgoals or g.autoformalize or not g.variants or not all(v.base_url for v in g.variants)
+        )
+        if g.backend == "openai" and not g.base_url and shared_url_needed:
             raise ValueError("generation.backend = 'openai' needs generation.base_url, e.g. http://127.0.0.1:8000/v1")
         return self
 
@@ -143,10 +188,13 @@ class ConfigError(ValueError):
 def _describe(error: dict[str, Any]) -> str:
     where = ".".join(str(p) for p in error["loc"]) or "(top level)"
     if error["type"] == "extra_forbidden":
-        section = RunConfig
+        section: type[BaseModel] = RunConfig
         for part in error["loc"][:-1]:
-            annotation = section.model_fields[str(part)].annotation
-            section = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else section
+            field = section.model_fields.get(str(part))
+            if field is None:  # a list index (generation.variants.0): the section stays the item's
+                continue
+            kinds = (field.annotation, *get_args(field.annotation))  # tuple[ProofVariant, ...] names its item
+            section = next((k for k in kinds if isinstance(k, type) and issubclass(k, BaseModel)), section)
         allowed = ", ".join(section.model_fields)
         return f"unknown key {where!r}; allowed here: {allowed}"
     if error["type"] in ("literal_error", "value_error"):

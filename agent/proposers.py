@@ -6,6 +6,7 @@ heuristics and Sledgehammer. Model-driven proposers live beside it and return fu
 
 from __future__ import annotations
 
+import hashlib
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -33,6 +34,22 @@ class Proposal:
     problem_text: str | None = None  # the theory to check against, when not the benchmark's (autoformalization)
     requeues: int = 0  # times its check was lost with a checker actor
     repair_round: int = 0  # 0: a first proof; r: the r-th repair of this attempt's proof
+    statement: str | None = None  # the formal statement the candidate proves (None: the problem's own)
+    variant: str | None = None  # the proof variant that wrote it (generation.variants)
+
+
+def own_statement(problem: ProblemLike) -> str | None:
+    """The problem's own formal statement; None for an informal-only problem (its statements are the model's)."""
+    if problem.formal_statement:
+        return problem.formal_statement
+    if problem.theory_text.strip():
+        return parse_problem(problem.theory_text).statement
+    return None
+
+
+def statement_hash(statement: str) -> str:
+    """Which statement an attempt was checked against: sha256 of its whitespace-normalised text (32 hex)."""
+    return hashlib.sha256(" ".join(statement.split()).encode()).hexdigest()[:32]
 
 
 class Proposer(Protocol):

@@ -14,7 +14,7 @@ from typing import Any
 
 from agent.checking import CheckerSpec, checker_actor_class
 from agent.config import RunConfig
-from agent.proposers import HammerProposer, ProblemLike, Proposer
+from agent.proposers import HammerProposer, ProblemLike, Proposer, own_statement
 from agent.search import CheckDispatcher, ProofSearch, SearchStats
 from agent.session_choice import resolve_run_session
 from agent.store import RunStore
@@ -136,6 +136,7 @@ def run_search(
         config, choice = resolve_run_session(config, problems, server, config.checking.header_for(meta.benchmark))
         if choice.notice():
             log.warning("%s", choice.notice())
+    _check_statements(problems, config, proposer)
     init_ray(ray_address)
     dispatcher = start_checkers(config, server, cache_path, config.checking.header_for(meta.benchmark))
     try:
@@ -173,12 +174,26 @@ def run_search(
         proposer.close()
 
 
+def _check_statements(problems: Sequence[ProblemLike], config: RunConfig, proposer: Proposer | None) -> None:
+    """Problems without a formal statement of their own can only be stated by the model (autoformalization)."""
+    informal = [p.name for p in problems if own_statement(p) is None]
+    if not informal or proposer is not None:
+        return
+    if config.search.prover != "subgoal" or not config.generation.autoformalize:
+        shown = ", ".join(informal[:3]) + (f" and {len(informal) - 3} more" if len(informal) > 3 else "")
+        raise RunError(
+            f"{shown} have no formal statement: the model has to state them. Use search.prover = 'subgoal' with "
+            "generation.autoformalize = true (and a statement model), or give rows a formal_statement"
+        )
+
+
 def _default_proposer(config: RunConfig, dispatcher: CheckDispatcher) -> Proposer:
     if config.search.prover == "hammer":
         return HammerProposer()
     from agent.subgoal_proposer import SubgoalProposer
 
-    return SubgoalProposer(config.generation, statement_checker=dispatcher.check_statement)
+    in_flight = config.scheduling.max_generations_in_flight or config.generation.actors * 4
+    return SubgoalProposer(config.generation, statement_checker=dispatcher.check_statement, max_in_flight=in_flight)
 
 
 def _problem_row(problem: ProblemLike) -> dict[str, Any]:
@@ -190,4 +205,5 @@ def _problem_row(problem: ProblemLike) -> dict[str, Any]:
         "informal_statement": problem.informal_statement,
         "informal_proof": problem.informal_proof,
         "attempts_planned": 0,
+        "has_formal_statement": int(own_statement(problem) is not None),
     }

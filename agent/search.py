@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agent.config import RunConfig
-from agent.proposers import ProblemLike, Proposal, Proposer
+from agent.proposers import ProblemLike, Proposal, Proposer, own_statement, statement_hash
 from agent.store import RunStore
 from isabelle_env.theory_text import normalise_proof
 
@@ -133,6 +133,7 @@ class ProblemState:
     problem: ProblemLike
     pending: collections.deque[int]
     planned: int
+    statement: str | None = None  # the problem's own formal statement; None: informal only (the model states it)
     solved: bool = False
     closed: bool = False  # solved, out of time or out of attempts: nothing new starts
     status: str = "open"
@@ -159,6 +160,7 @@ class SearchStats:
     skipped: int = 0
     unparsed: int = 0
     requeued: int = 0
+    proved_own_statement: int = 0  # proofs of statements the model wrote (for problems that have their own)
     started: float = field(default_factory=time.monotonic)
     resumed_attempts: int = 0
     status: str = "running"
@@ -191,6 +193,7 @@ class SearchStats:
             "skipped": self.skipped,
             "unparsed": self.unparsed,
             "requeued": self.requeued,
+            "proved_own_statement": self.proved_own_statement,
             "elapsed_s": round(self.elapsed, 3),
             "attempts_per_s": round(self.rate, 3),
         }
@@ -233,6 +236,7 @@ class ProofSearch:
                     hashes=progress.proof_hashes.get(problem.name, {}),
                     finished=len(done),
                 )
+            state.statement = own_statement(problem)
             if problem.name in progress.solved:
                 state.solved = state.closed = True
                 state.status = "proved"
@@ -390,6 +394,9 @@ class ProofSearch:
                 self.stats.unparsed += 1
                 continue
             digest = proof_hash(proposal.candidate)
+            if proposal.problem_text is not None:  # the same proof of another statement is another check
+                keyed = f"{statement_hash(proposal.statement or '')}/{digest}"
+                digest = hashlib.sha256(keyed.encode()).hexdigest()[:32]
             if digest in state.hashes:
                 self._record(proposal, status="dedup", proof_hash=digest, dedup_of=state.hashes[digest])
                 self.stats.deduplicated += 1
@@ -458,6 +465,7 @@ class ProofSearch:
             and verdict["kind"] in REPAIRABLE
             and proposal.repair_round < self.config.search.repair_rounds
             and not state.closed
+            and proposal.problem_text is None  # repairs are of proofs of the problem's own statement
         )
         self._record(proposal, status="checked", proof_hash=digest, verdict=verdict, final=int(not repair))
         self.stats.checked += 1
@@ -467,7 +475,12 @@ class ProofSearch:
                     proposal.problem, proposal.attempt_index, proposal.repair_round + 1, proposal.candidate, verdict
                 )
             )
-        if verdict["kind"] == "proved" and not state.solved:
+        if verdict["kind"] != "proved":
+            return
+        if proposal.problem_text is not None and state.statement is not None:
+            # the model's own statement was proved, not the benchmark's: kept and reported apart, never solved
+            self.stats.proved_own_statement += 1
+        elif not state.solved:
             self._solved(state, proposal, verdict)
 
     def _record(
@@ -480,6 +493,8 @@ class ProofSearch:
             if state.finished == 1:
                 self.stats.attempted += 1
             self.stats.attempts_done += 1
+        own = proposal.problem_text is None
+        statement = state.statement if own else proposal.statement
         row: dict[str, Any] = {
             "problem": proposal.problem,
             "attempt_index": proposal.attempt_index,
@@ -487,6 +502,10 @@ class ProofSearch:
             "final": final,
             "status": status,
             "candidate": proposal.candidate,
+            "statement": statement,
+            "statement_hash": statement_hash(statement) if statement else None,
+            "benchmark_statement": int(own and state.statement is not None),
+            "variant": proposal.variant,
             **extra,
         }
         if verdict is not None:

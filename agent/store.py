@@ -55,6 +55,7 @@ _TABLES: dict[str, tuple[dict[str, Any], Any, list[list[str]]]] = {
             "attempts_planned": int,
             "skipped": int,
             "solved_at": float,
+            "has_formal_statement": int,  # 0: the source had none (informal only): statements are the model's
         },
         ("run_id", "name"),
         [],
@@ -109,6 +110,10 @@ _TABLES: dict[str, tuple[dict[str, Any], Any, list[list[str]]]] = {
             "check_s": float,
             "worker": str,
             "created": float,
+            "statement": str,  # the formal statement the candidate was checked against
+            "statement_hash": str,  # sha256 of it, whitespace-normalised (32 hex digits)
+            "benchmark_statement": int,  # 1: the problem's own statement; 0: one the model wrote
+            "variant": str,  # the proof variant that wrote the candidate (generation.variants), if any
         },
         "id",
         [["run_id", "problem", "attempt_index", "repair_round"]],
@@ -192,6 +197,20 @@ class RunStore:
         meta = self._db.table("meta")
         if not meta.exists():
             meta.insert({"key": "schema_version", "value": str(SCHEMA_VERSION)}, pk="key")
+        self._add_missing_columns()
+
+    def _add_missing_columns(self) -> None:
+        """Migrate a store written by an older version: add the columns it lacks (their values stay null)."""
+        for name, (columns, _, _) in _TABLES.items():
+            table = self._db.table(name)
+            present = set(table.columns_dict)
+            for column, kind in columns.items():
+                if column not in present:
+                    try:
+                        table.add_column(column, kind)
+                    except sqlite3.OperationalError as exc:  # another process opening the store added it first
+                        if "duplicate column" not in str(exc):
+                            raise
 
     # ------------------------------------------------------------------ writer thread
     def _write_loop(self) -> None:

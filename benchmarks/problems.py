@@ -3,6 +3,9 @@
 Every problem comes out in one shape: the theory with any shipped proof stripped (a prover must only ever see
 the statement), its informal statement and proof when the source has them, and a fingerprint of the whole
 statement set, recorded with every run so that results on different benchmark versions are never mixed.
+
+A JSONL row may give `formal_statement: null`: an informal-only problem (no theory, `formal_statement` ""),
+which only autoformalization can attempt; its statements are then the model's, and reports say so.
 Parsing is `isabelle_env.theory_text`'s; this module only finds files, joins data and names things.
 """
 
@@ -80,6 +83,11 @@ class BenchmarkProblem:
     preamble: str = ""  # text between `begin` and the theorem (a local `definition`), part of the fingerprint
 
     @property
+    def has_formal_statement(self) -> bool:
+        """False for an informal-only row: the model must write the statement (autoformalization)."""
+        return bool(self.formal_statement)
+
+    @property
     def has_informal(self) -> bool:
         return self.informal_statement is not None or self.informal_proof is not None
 
@@ -98,9 +106,18 @@ def fingerprint(problems: Iterable[BenchmarkProblem]) -> str:
 
     Equal for the same statements however the files are laid out or commented outside the statement, and
     different when any statement, local definition, import or name changes, or a problem is added or dropped.
-    Splits, informal data and shipped proofs do not count: they do not change what is proved.
+    Splits, informal data and shipped proofs do not count: they do not change what is proved. An informal-only
+    problem has no formal statement: its informal statement is what it asks, so that counts instead.
     """
-    rows = sorted((p.name, _normalise(p.formal_statement), _normalise(p.preamble), list(p.imports)) for p in problems)
+    rows = sorted(
+        (
+            p.name,
+            _normalise(p.formal_statement) or f"informal: {_normalise(p.informal_statement or '')}",
+            _normalise(p.preamble),
+            list(p.imports),
+        )
+        for p in problems
+    )
     payload = json.dumps([_FINGERPRINT_VERSION, rows], ensure_ascii=True, separators=(",", ":"))
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
@@ -345,8 +362,11 @@ def _jsonl_row(line: str, where: str) -> BenchmarkProblem:
     raw_name, statement = row["problem_name"], row["formal_statement"]
     if not isinstance(raw_name, str) or not raw_name.strip():
         raise ProblemLoadError(f"{where}: `problem_name` must be a non-empty string")
-    if not isinstance(statement, str) or not statement.strip():
-        raise ProblemLoadError(f"{where}: `formal_statement` must be the `theorem NAME: ... shows ...` text")
+    if statement is not None and (not isinstance(statement, str) or not statement.strip()):
+        raise ProblemLoadError(
+            f"{where}: `formal_statement` must be the `theorem NAME: ... shows ...` text, or null for an "
+            "informal-only problem (which only autoformalization can attempt)"
+        )
     imports = row.get("imports", JSONL_IMPORTS)
     if not isinstance(imports, list | tuple) or not imports or not all(isinstance(i, str) for i in imports):
         raise ProblemLoadError(f'{where}: `imports` must be a non-empty list of theory names, e.g. ["Complex_Main"]')
@@ -354,6 +374,8 @@ def _jsonl_row(line: str, where: str) -> BenchmarkProblem:
     if split not in ("", *SPLITS):
         raise ProblemLoadError(f"{where}: `split` must be one of {', '.join(SPLITS)} (or absent), got {split!r}")
     name = current_name(raw_name)
+    if statement is None:
+        return _informal_only(row, name, split, tuple(imports), where)
     theory = _statement_theory(statement, name, tuple(imports), where)
     return _problem(
         theory,
@@ -361,6 +383,29 @@ def _jsonl_row(line: str, where: str) -> BenchmarkProblem:
         where,
         _optional_text(row["informal_statement"], where, "informal_statement"),
         _optional_text(row["informal_proof"], where, "informal_proof"),
+    )
+
+
+def _informal_only(
+    row: dict[str, Any], name: str, split: str, imports: tuple[str, ...], where: str
+) -> BenchmarkProblem:
+    """A row with `formal_statement: null`: no theory; the model states it (autoformalization)."""
+    informal = _optional_text(row["informal_statement"], where, "informal_statement")
+    if not (informal or "").strip():
+        raise ProblemLoadError(
+            f"{where}: a row without a formal_statement needs an informal_statement: it is all the problem says"
+        )
+    return BenchmarkProblem(
+        name=name,
+        split=split,
+        category=category(name),
+        theory_text="",
+        formal_statement="",
+        imports=imports,
+        informal_statement=informal,
+        informal_proof=_optional_text(row["informal_proof"], where, "informal_proof"),
+        had_shipped_proof=False,
+        source=where,
     )
 
 

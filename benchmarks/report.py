@@ -19,6 +19,12 @@ Decisions, written once here and repeated in every report:
   Caveat: the search stops a problem at its first proof, so a solved problem's n is the number of samples drawn
   until then, not fixed in advance; for k below the budget the estimator then reads somewhat high (early successes
   weigh more). At k = the budget it equals the solved rate. The union pools the samples of all runs.
+- **Whose statement.** A benchmark problem is solved only by a proof of its own statement. With autoformalization
+  on a benchmark that has formal statements, a proof of a statement the model wrote is a failed sample of the task;
+  such proofs are kept and listed apart ("proved own statement"), never in solved, pass@k, comparisons or
+  `problems.jsonl`. A problem whose source has no formal statement (informal-only rows) can only be stated by the
+  model: its solved/pass@k count the model's statements, every such row says `statement_source: "model"`, and the
+  report says so at the top; comparisons with published results leave those problems out.
 - **Mixing.** Runs whose benchmark fingerprints differ are refused (`ReportError` naming them) unless
   `allow_mixed=True`; a mixed report says so at the top.
 - **Cost.** Generated tokens are the sum of `samples.completion_tokens` over every sample drawn, including those of
@@ -95,6 +101,30 @@ class ProblemRecord:
     proof: str | None = None
     winning_attempt: int | None = None
     solved_after_s: float | None = None  # seconds from the run's start to its solution
+    statement_source: str = "benchmark"  # "model": the source had no formal statement; the model wrote it
+    own_statement_proofs: list[OwnStatementProof] = field(default_factory=list)  # never counted as solved
+
+
+@dataclass(frozen=True)
+class OwnStatementProof:
+    """A proof of a statement the model wrote for a problem that has its own: reported apart, never solved."""
+
+    problem: str
+    run_id: str
+    attempt_index: int
+    statement: str
+    statement_hash: str
+    proof: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "problem": self.problem,
+            "run_id": self.run_id,
+            "attempt": self.attempt_index,
+            "statement": self.statement,
+            "statement_hash": self.statement_hash,
+            "proof": self.proof,
+        }
 
 
 @dataclass
@@ -176,6 +206,8 @@ class Summary:
     lower_bound_ks: tuple[int, ...]
     cost: Cost
     budget: int  # attempts per problem (the union: summed over runs)
+    proved_own_statement: tuple[str, ...] = ()  # problems with a proof of a model-written statement, not solved
+    model_stated: int = 0  # problems without a formal statement of their own (statements are the model's)
 
     @property
     def rate(self) -> float:
@@ -197,6 +229,11 @@ class Summary:
             "pass_at_k": {str(k): None if v is None else round(v, 4) for k, v in self.pass_at_k.items()},
             "pass_at_k_lower_bound": [str(k) for k in self.lower_bound_ks],
             "cost": self.cost.to_json(self.solved),
+            "model_stated_problems": self.model_stated,
+            "proved_own_statement": {
+                "problems": len(self.proved_own_statement),
+                "names": list(self.proved_own_statement),
+            },
         }
 
 
@@ -218,6 +255,8 @@ class UnionProblem:
     proof_run: str | None
     winning_attempt: int | None
     published: dict[str, bool] = field(default_factory=dict)
+    statement_source: str = "benchmark"
+    own_statement_proofs: list[OwnStatementProof] = field(default_factory=list)
 
     @property
     def solved(self) -> bool:
@@ -229,6 +268,7 @@ class UnionProblem:
             "problem_name": self.name,
             "split": self.split,
             "category": self.category,
+            "statement_source": self.statement_source,
             "solved": self.solved,
             "n": self.n,
             "c": self.c,
@@ -312,11 +352,17 @@ def _json_field(text: str | None, default: Any) -> Any:
         return default
 
 
-def _outcomes(attempts: Sequence[Mapping[str, Any]]) -> list[str]:
+def _model_statement(row: Mapping[str, Any]) -> bool:
+    """The attempt was checked against a statement the model wrote (null in stores older than that column)."""
+    return row.get("benchmark_statement") == 0
+
+
+def _outcomes(attempts: Sequence[Mapping[str, Any]], *, own_statement_only: bool = True) -> list[str]:
     """Sample outcomes of one problem's attempts (module docstring): success/failure, others dropped.
 
     An attempt is one sample with the outcome of its final row (after its last repair round); a duplicate takes
-    the verdict of the checked proof it repeats (same attempt index and proof hash).
+    the verdict of the checked proof it repeats (same attempt index and proof hash). With `own_statement_only`
+    (a problem with its own formal statement), a proof of a model-written statement is a failure of the task.
     """
     checked = [a for a in attempts if a.get("status") == "checked"]
     by_proof = {(a["attempt_index"], a.get("proof_hash")): a for a in checked}
@@ -326,6 +372,8 @@ def _outcomes(attempts: Sequence[Mapping[str, Any]]) -> list[str]:
         status = row.get("status")
         if status == "checked":
             kind = row.get("verdict_kind")
+            if kind == "proved" and own_statement_only and _model_statement(row):
+                return FAILURE
             return SUCCESS if kind == "proved" else FAILURE if kind in _FAILED_VERDICTS else None
         if status == "unparsed":
             return FAILURE
@@ -365,7 +413,8 @@ def load_run(store: RunStore, run_id: str) -> RunData:
     for row in store.problems(run_id):
         name = row["name"]
         attempts = attempts_by_problem.get(name, [])
-        outcomes = _outcomes(attempts)
+        has_own = row.get("has_formal_statement") != 0  # null: a store from before informal-only problems
+        outcomes = _outcomes(attempts, own_statement_only=has_own)
         record = ProblemRecord(
             name=name,
             split=row.get("split") or "",
@@ -376,7 +425,21 @@ def load_run(store: RunStore, run_id: str) -> RunData:
             attempts=len(attempts),
             solved=name in solutions,
             proof=solutions.get(name),
+            statement_source="benchmark" if has_own else "model",
         )
+        if has_own:
+            record.own_statement_proofs = [
+                OwnStatementProof(
+                    name,
+                    run_id,
+                    a["attempt_index"],
+                    a.get("statement") or "",
+                    a.get("statement_hash") or "",
+                    a.get("final_proof"),
+                )
+                for a in attempts
+                if a["status"] == "checked" and a.get("verdict_kind") == "proved" and _model_statement(a)
+            ]
         for a in attempts:
             if a["status"] == "checked":
                 if a.get("cached"):
@@ -384,7 +447,11 @@ def load_run(store: RunStore, run_id: str) -> RunData:
                 elif a.get("check_s") is not None:
                     record.isabelle_s += float(a["check_s"])
         if record.solved:
-            record.winning_attempt = _winning_attempt(attempts, record.proof)
+            own_rows = [a for a in attempts if not (has_own and _model_statement(a))]
+            record.winning_attempt = _winning_attempt(own_rows, record.proof)
+            if not has_own:  # what was proved is the statement the model wrote: show that one
+                won = next((a for a in attempts if a["attempt_index"] == record.winning_attempt), None)
+                record.statement = (won or {}).get("statement") or record.statement
             solved_at = row.get("solved_at") or _proved_at(attempts, record.winning_attempt)
             record.solved_after_s = max(0.0, solved_at - created) if solved_at else None
         samples, prompt_tokens, completion_tokens, uncounted = tokens.get(name, (0, 0, 0, 0))
@@ -500,7 +567,11 @@ def _summary(
         totals[cat] += 1
         by_category[cat] += r.solved
     values, lower = _pass_at_k(((r.n, r.c) for r in records), ks, budget)
-    return Summary(label, len(records), len(solved), by_category, totals, values, lower, cost, budget)
+    own = tuple(sorted(r.name for r in records if r.own_statement_proofs))
+    model_stated = sum(r.statement_source == "model" for r in records)
+    return Summary(
+        label, len(records), len(solved), by_category, totals, values, lower, cost, budget, own, model_stated
+    )
 
 
 def _check_fingerprints(runs: Sequence[RunData], allow_mixed: bool) -> bool:
@@ -588,6 +659,9 @@ def _union_problems(runs: Sequence[RunData]) -> list[UnionProblem]:
                 )
             u.split = u.split or record.split
             u.solved_by[run.run_id] = record.solved
+            if record.statement_source == "model":
+                u.statement_source = "model"
+            u.own_statement_proofs.extend(record.own_statement_proofs)
             u.n += record.n
             u.c += record.c
             u.attempts += record.attempts
@@ -613,6 +687,21 @@ def _notes(runs: Sequence[RunData], summaries: Sequence[Summary], mixed: bool) -
                 f"{s.label}: pass@k for k = {ks} is a lower bound: some unsolved problems have fewer than k samples "
                 "(problem timeout, run budget, cancelled checks or infrastructure errors)."
             )
+    model_stated = sorted({p.name for r in runs for p in r.problems.values() if p.statement_source == "model"})
+    if model_stated:
+        notes.append(
+            f"STATEMENTS BY THE MODEL: {len(model_stated)} problem(s) have no formal statement in their source "
+            f"({', '.join(model_stated[:5])}{', ...' if len(model_stated) > 5 else ''}); the model wrote their "
+            "statements (autoformalization), and solved / pass@k for them mean the model's own statement was proved. "
+            "They are marked statement_source = model and left out of comparisons with published results."
+        )
+    own = sorted({p.name for r in runs for p in r.problems.values() if p.own_statement_proofs})
+    if own:
+        notes.append(
+            f"{len(own)} problem(s) have proofs of statements the model wrote instead of the benchmark's "
+            "(autoformalization on a benchmark with formal statements): listed under 'Proved own statement', "
+            "counted as failed samples, never as solved."
+        )
     empty = [r.run_id for r in runs if not r.problems]
     if empty:
         notes.append(f"no problems recorded for {', '.join(empty)}: the run never got past its start.")
@@ -644,7 +733,12 @@ def _compare(
     resolved = {p.name: reference.resolve(p.name) for p in problems}
     unmapped = tuple(name for name, r in resolved.items() if r is None)
     split_of = {r: reference.by_name(r).split for r in resolved.values() if r is not None}
-    ours = {resolved[p.name] for p in problems if p.solved and resolved[p.name] is not None}
+    # a problem the model stated itself is not the published task: it never counts as ours
+    ours = {
+        resolved[p.name]
+        for p in problems
+        if p.solved and resolved[p.name] is not None and p.statement_source == "benchmark"
+    }
     splits = sorted(set(split_of.values()), key=lambda s: (s not in ("valid", "test"), s))
     rows = []
     for theirs in published:
@@ -704,6 +798,7 @@ def to_json(report: Report) -> dict[str, Any]:
         "runs": runs,
         "union": {"runs": [r.run_id for r in report.runs], **report.union.to_json()},
         "comparisons": [c.to_json() for c in report.comparisons],
+        "proved_own_statement": [o.to_json() for p in report.problems for o in p.own_statement_proofs],
         "unmapped_ours": list(report.unmapped_ours),
         "notes": report.notes,
         "method": {
@@ -802,7 +897,10 @@ def to_markdown(report: Report) -> str:
     lines += ["", "## Problems", ""]
     run_cols = [r.run_id for r in report.runs] if len(report.runs) > 1 else []
     labels = report.published_labels
+    stated = any(p.statement_source == "model" for p in report.problems)
     header = ["problem", "split", "category", "solved", *run_cols, "n", "c", "tokens", "Isabelle s", *labels]
+    if stated:
+        header.insert(3, "statement by")
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for p in report.problems:
         cells = [
@@ -817,7 +915,21 @@ def to_markdown(report: Report) -> str:
             f"{p.isabelle_s:.1f}",
             *(("yes" if p.published[x] else "no") if x in p.published else "-" for x in labels),
         ]
+        if stated:
+            cells.insert(3, p.statement_source)
         lines.append("| " + " | ".join(cells) + " |")
+    own = [o for p in report.problems for o in p.own_statement_proofs]
+    if own:
+        lines += [
+            "",
+            "## Proved own statement (not counted)",
+            "",
+            "Proofs of statements the model wrote (autoformalization) for problems that have their own formal "
+            "statement. They do not solve the benchmark problem and count nowhere else in this report.",
+        ]
+        for o in own:
+            lines += ["", f"### {o.problem} (run {o.run_id}, attempt {o.attempt_index})", "", "Statement proved:", ""]
+            lines += [_fence(o.statement), "", "Proof:", "", _fence(o.proof or "")]
     solved = [p for p in report.problems if p.solved]
     if solved:
         lines += ["", "## Proofs"]

@@ -303,7 +303,7 @@ def _proofs(report: Report) -> str:
     e = escape
     solved = [p for p in report.problems if p.solved]
     if not solved:
-        return '<h2 id="proofs">Proofs</h2><p class="hint">No problem was solved.</p>'
+        return '<h2 id="proofs">Proofs</h2><p class="hint">No problem was solved.</p>' + _own_statement_proofs(report)
     items = []
     for p in solved:
         statement = f"<p><b>Statement</b></p><pre>{e(p.statement.strip())}</pre>" if p.statement else ""
@@ -312,4 +312,23 @@ def _proofs(report: Report) -> str:
             f"{p.winning_attempt if p.winning_attempt is not None else '?'}</summary>{statement}"
             f"<p><b>Proof</b></p><pre>{e(p.proof or '')}</pre></details>"
         )
-    return f'<h2 id="proofs">Proofs ({len(solved)})</h2>' + "".join(items)
+    return f'<h2 id="proofs">Proofs ({len(solved)})</h2>' + "".join(items) + _own_statement_proofs(report)
+
+
+def _own_statement_proofs(report: Report) -> str:
+    """Proofs of model-written statements for problems that have their own: shown apart, never as solved."""
+    e = escape
+    own = [o for p in report.problems for o in p.own_statement_proofs]
+    if not own:
+        return ""
+    items = [
+        f"<details><summary>{e(o.problem)} · run {e(o.run_id)}, attempt {o.attempt_index}</summary>"
+        f"<p><b>Statement the model wrote</b></p><pre>{e(o.statement)}</pre>"
+        f"<p><b>Proof</b></p><pre>{e(o.proof or '')}</pre></details>"
+        for o in own
+    ]
+    return (
+        f'<h2 id="own-statements">Proved own statement, not counted ({len(own)})</h2>'
+        '<p class="hint">Proofs of statements the model wrote for problems that have their own formal statement: '
+        "they do not solve the problem and count nowhere else.</p>" + "".join(items)
+    )

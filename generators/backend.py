@@ -8,6 +8,7 @@ sent to Isabelle. Nothing here imports torch or an HTTP client.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -67,12 +68,17 @@ class SamplingParams:
 
 @dataclass(frozen=True)
 class Completion:
-    """One sampled continuation. `completion_tokens` is None only when a server did not say (HTTP, n > 1)."""
+    """One sampled continuation. `completion_tokens` is None only when a server did not say (HTTP, n > 1).
+
+    `seed` is the seed this sample was drawn with, when the backend knows it: with it (and the prompt and the
+    sampling parameters) the sample can be drawn again, whatever else was in its batch.
+    """
 
     text: str
     prompt_tokens: int
     completion_tokens: int | None
     finish_reason: FinishReason
+    seed: int | None = None
 
     def to_json(self) -> dict[str, object]:
         return asdict(self)
@@ -98,6 +104,11 @@ class ScoreResult:
         return asdict(self)
 
 
+def prompt_seeds(seed: int | None, count: int) -> list[int | None]:
+    """The seed of each prompt of a call seeded with `seed`: prompt i gets seed + i (None: all unseeded)."""
+    return [None] * count if seed is None else [seed + i for i in range(count)]
+
+
 def apply_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
     """Cut `text` before the earliest stop string (OpenAI semantics: the stop string is not returned)."""
     cuts = [i for i in (text.find(s) for s in stop) if i >= 0]
@@ -107,12 +118,20 @@ def apply_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
 
 
 class Backend(ABC):
-    """A loaded model. Subclasses implement `_generate` and `_score_many`; inputs are validated here."""
+    """A loaded model. Subclasses implement `_generate` and `_score_many`; inputs are validated here.
+
+    Seeds are per prompt: in a call seeded with s, prompt i is sampled with seed s + i, and what a prompt's
+    seed draws does not depend on the other prompts of the call. `generate_seeded` gives every prompt its own
+    seed, so requests from different callers (each with its own seed) run as one batch; a backend that can
+    sample a batch with a seed per row overrides `_generate_seeded` (transformers, vLLM, OpenAI do).
+    """
 
     #: "transformers" | "vllm" | "openai"
     kind: str = ""
     #: what the model is called in provenance (HF id, local path, or the server's model name)
     model: str = ""
+    #: backend calls that may run at once on one instance (a model in this process: 1; an HTTP client: more)
+    max_concurrent_calls: int = 1
 
     def generate(
         self,
@@ -140,6 +159,42 @@ class Backend(ABC):
                 f"{self.kind} backend returned {shape} completions for {len(prompts)} prompts x n={params.n}"
             )
         return result
+
+    def generate_seeded(
+        self, prompts: Sequence[str], params: SamplingParams, seeds: Sequence[int | None]
+    ) -> list[list[Completion]]:
+        """`generate_with` with one seed per prompt (`params.seed` is ignored); one batch whatever the seeds."""
+        if isinstance(prompts, str):
+            raise TypeError("generate_seeded() takes a list of prompts, not one string")
+        if len(seeds) != len(prompts):
+            raise ValueError(f"generate_seeded() needs one seed per prompt: {len(prompts)} prompts, {len(seeds)} seeds")
+        if not prompts:
+            return []
+        result = self._generate_seeded(list(prompts), dataclasses.replace(params, seed=None), list(seeds))
+        if len(result) != len(prompts) or any(len(r) != params.n for r in result):
+            shape = [len(r) for r in result]
+            raise BackendError(
+                f"{self.kind} backend returned {shape} completions for {len(prompts)} prompts x n={params.n}"
+            )
+        return result
+
+    def _generate_seeded(
+        self, prompts: list[str], params: SamplingParams, seeds: list[int | None]
+    ) -> list[list[Completion]]:
+        """For backends that take one seed per call: one `_generate` per run of consecutive seeds (s, s+1, ...)."""
+        results: list[list[Completion]] = []
+        start = 0
+        while start < len(prompts):
+            end = start + 1
+            first = seeds[start]
+            while end < len(prompts) and (
+                (first is None and seeds[end] is None)
+                or (first is not None and seeds[end] is not None and seeds[end] == first + (end - start))
+            ):
+                end += 1
+            results.extend(self._generate(prompts[start:end], dataclasses.replace(params, seed=first)))
+            start = end
+        return results
 
     def score(self, prompt: str, completion: str) -> ScoreResult:
         """Length-normalised log-likelihood of `completion` right after `prompt`."""

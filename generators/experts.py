@@ -288,7 +288,12 @@ class ExpertCompletion(Completion):
 def with_expert(completion: Completion, expert: Expert | str) -> ExpertCompletion:
     name = expert if isinstance(expert, str) else expert.name
     return ExpertCompletion(
-        completion.text, completion.prompt_tokens, completion.completion_tokens, completion.finish_reason, name
+        completion.text,
+        completion.prompt_tokens,
+        completion.completion_tokens,
+        completion.finish_reason,
+        seed=completion.seed,
+        expert=name,
     )
 
 

@@ -36,9 +36,14 @@ class ParseResult(Generic[T]):
     ok: bool
     value: T | None
     problems: list[str] = field(default_factory=list)
+    #: more that a format carries beside the value (the release's proofs: the subgoal comment before the proof)
+    parts: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, object]:
-        return {"ok": self.ok, "value": self.value, "problems": list(self.problems)}
+        data: dict[str, object] = {"ok": self.ok, "value": self.value, "problems": list(self.problems)}
+        if self.parts:
+            data["parts"] = dict(self.parts)
+        return data
 
 
 def _truncation_note(finish_reason: str | None) -> str:
@@ -227,6 +232,46 @@ def parse_subgoals(completion: str, finish_reason: str | None = None) -> ParseRe
     return ParseResult(True, items, problems)
 
 
+_STEP_PARAGRAPH = re.compile(r"^\s*step\s*(\d+)\s*[:.)]", re.I)
+
+
+def parse_subgoal_paragraphs(completion: str, finish_reason: str | None = None) -> ParseResult[list[str]]:
+    """A subgoal-based proof as the SubgoalXL release writes it: `Step N: ...` paragraphs.
+
+    Paragraphs (blank-line separated) after a `Step N:` paragraph belong to that step; text before the first
+    step is kept as its own first item (the release's proofs often open with `Let d be ...`). Each item keeps its
+    paragraphs, so the text can be put back into a proof prompt as the release does. `*)` would close the Isar
+    comment the proof prompt wraps the subgoals in, so it is written `* )` (and reported).
+    """
+    text, problems = strip_code_fences(completion)
+    if "*)" in text:
+        problems.append("`*)` in the subgoals would end the Isar comment early: written as `* )`")
+        text = text.replace("*)", "* )")
+    paragraphs = [p.strip() for p in re.split(r"\n\s*\n", text.strip()) if p.strip()]
+    items: list[list[str]] = []
+    numbers: list[int] = []
+    for paragraph in paragraphs:
+        match = _STEP_PARAGRAPH.match(paragraph)
+        if match or not items:
+            items.append([paragraph])
+            if match:
+                numbers.append(int(match.group(1)))
+        else:
+            items[-1].append(paragraph)
+    if numbers and numbers != list(range(numbers[0], numbers[0] + len(numbers))):
+        problems.append(f"steps are not numbered consecutively: {numbers}")
+    if not numbers and items:
+        problems.append("no `Step N:` paragraphs: the text is kept as one subgoal")
+    if finish_reason == "length" and items:
+        dropped = items[-1].pop()
+        problems.append(f"the completion was cut at max tokens; dropped its last paragraph: {_snippet(dropped)}")
+        items = [item for item in items if item]
+    if not items:
+        problems.append("no subgoals found (expected `Step 1: ...` paragraphs)")
+        return ParseResult(False, None, problems)
+    return ParseResult(True, ["\n\n".join(item) for item in items], problems)
+
+
 # ---------------------------------------------------------------------------------------------- proofs
 
 
@@ -376,3 +421,30 @@ def parse_proof(
 def theorem_text(formal_statement: str, proof: str) -> str:
     """The statement and its proof as one theorem, the way a theory file holds it."""
     return f"{formal_statement.rstrip()}\n{proof.strip()}\n"
+
+
+def parse_commented_proof(
+    completion: str, formal_statement: str | None = None, finish_reason: str | None = None
+) -> ParseResult[str]:
+    """The release's proof completion: an optional `(* subgoal proof *)` comment, then the Isar proof.
+
+    The SubgoalXL proof generators were trained to write the subgoal-based proof as a comment right after the
+    statement and then the proof (`training/run_data_merging.py`, `compare_proofs`); the comment is returned in
+    `parts["subgoal_proof"]` and the proof as the value, exactly as `parse_proof` reads it.
+    """
+    text = completion.lstrip()
+    comment = None
+    if text.startswith("(*"):
+        first = next(iter(tokens(text)))
+        if first.kind == "comment" and first.closed:
+            comment = text[2 : first.end - 2].strip()
+            text = text[first.end :]
+    parsed = parse_proof(text, formal_statement, finish_reason)
+    if comment is not None:
+        parsed.parts["subgoal_proof"] = comment
+    elif completion.lstrip().startswith("(*"):
+        parsed.problems.insert(
+            0, "the subgoal comment before the proof is not closed" + _truncation_note(finish_reason)
+        )
+        parsed.ok, parsed.value = False, None
+    return parsed

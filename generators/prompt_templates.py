@@ -3,6 +3,11 @@
 A template is a short header (`key: value` lines, then `---`) and a body with `{{field}}` placeholders.
 Double braces because Isabelle text and LaTeX use single braces and `$` freely. Every sample records the
 template's name, version and a hash of its bytes, so a result can always be traced to the exact prompt.
+
+Header keys: `name`, `version`, `description`, `stop` (a JSON list), and optionally `role` (the generator role
+the template is for), `parser` (how that role reads a completion of this template; default the role's own),
+`source` (where a format comes from; may repeat) and `final_newline: false` (the prompt ends where the body's
+last line ends, without a newline: formats that a model continues on the same line need it).
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from importlib import resources
 
 _FILE = re.compile(r"^(?P<name>[a-z][a-z0-9_]*)\.v(?P<version>[0-9]+)\.txt$")
 _PLACEHOLDER = re.compile(r"\{\{([a-z_][a-z0-9_]*)\}\}")
-_HEADER_KEYS = ("name", "version", "description", "stop")
+_HEADER_KEYS = ("name", "version", "description", "stop", "role", "parser", "source", "final_newline")
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,9 @@ class PromptTemplate:
     stop: tuple[str, ...]
     body: str
     sha256: str
+    role: str | None = None
+    parser: str | None = None
+    sources: tuple[str, ...] = ()
 
     @property
     def ref(self) -> PromptRef:
@@ -68,11 +76,19 @@ class PromptTemplate:
         if not sep:
             raise ValueError(f"{source}: a prompt file needs a header, a line `---`, then the body")
         header: dict[str, str] = {}
+        sources: list[str] = []
         for line in head.splitlines():
             key, colon, value = line.partition(":")
             if not colon or key.strip() not in _HEADER_KEYS:
                 raise ValueError(f"{source}: header line {line!r} is not one of `{': ..`, `'.join(_HEADER_KEYS)}: ..`")
+            if key.strip() == "source":
+                sources.append(value.strip())
             header[key.strip()] = value.strip()
+        final_newline = header.get("final_newline", "true")
+        if final_newline not in ("true", "false"):
+            raise ValueError(f"{source}: `final_newline:` must be true or false, got {final_newline!r}")
+        if final_newline == "false":
+            body = body.removesuffix("\n")
         for key in ("name", "version"):
             if key not in header:
                 raise ValueError(f"{source}: header lacks `{key}:`")
@@ -87,6 +103,9 @@ class PromptTemplate:
             stop=stop,
             body=body,
             sha256=hashlib.sha256(text.encode()).hexdigest()[:16],
+            role=header.get("role") or None,
+            parser=header.get("parser") or None,
+            sources=tuple(sources),
         )
 
 

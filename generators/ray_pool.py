@@ -1,19 +1,23 @@
 """Generators hosted in Ray actors: one model load per actor, requests spread over a pool, batched inside.
 
-`GeneratorWorker` is an async actor that owns one backend. Requests that arrive within `batch_window_ms`
-with the same sampling parameters are merged into one backend call (one forward batch instead of many), and
-backend calls run one at a time in a thread so the actor keeps collecting the next batch meanwhile.
-Seeded requests are never merged: what a seed produces must not depend on who else was asking.
+`GeneratorWorker` is an async actor that owns one backend. Requests that arrive within `batch_window_ms`, or
+while the backend is busy with the previous batch, are merged into one backend call when their sampling
+parameters agree apart from the seed: every prompt keeps its own seed (`Backend.generate_seeded`), and what a
+seed draws does not depend on the batch it ran in, so seeded requests are merged as freely as unseeded ones.
+Backend calls run in threads, at most `backend.max_concurrent_calls` at once (1 for a model in this process;
+an HTTP client allows more), so the actor keeps collecting the next batch meanwhile. When a merged call fails,
+each of its requests is run again alone, so one bad request fails only its own caller.
 
 `GeneratorPool` starts `num_actors` workers (`num_cpus`/`num_gpus` each, restarted by Ray up to
 `max_restarts` times), cuts each call into chunks of `chunk_prompts` prompts, sends every chunk to the
-least-loaded actor, and re-submits a chunk whose actor died to another one. Chunk c of a seeded call gets
-seed + c, so a seeded call's result does not depend on which actor ran which chunk.
+least-loaded actor, and re-submits a chunk whose actor died to another one. Prompt g of a call seeded s gets
+seed s + g whichever chunk and actor it lands on, so a seeded call's result does not depend on how it was cut.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import logging
 import os
@@ -25,7 +29,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from generators.backend import Backend, BackendError, Completion, SamplingParams, ScoreResult
+from generators.backend import Backend, BackendError, Completion, SamplingParams, ScoreResult, prompt_seeds
 from generators.backends.config import StrictConfig
 
 log = logging.getLogger(__name__)
@@ -48,7 +52,18 @@ class PoolConfig(StrictConfig):
 @dataclass
 class _Pending:
     prompts: list[str]
+    seeds: list[int | None]
     future: asyncio.Future[list[list[Completion]]]
+
+
+def _settle(future: asyncio.Future[Any], result: Any = None, *, error: BaseException | None = None) -> None:
+    """Give a waiting caller its result or error (unless it gave up already)."""
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
 
 
 class GeneratorWorker:
@@ -65,12 +80,14 @@ class GeneratorWorker:
         self.backend = backend() if callable(backend) else make_backend(backend)
         self.window_s = batch_window_ms / 1000
         self.max_batch_prompts = max_batch_prompts
+        # requests waiting for a backend call, by their sampling parameters without the seed
         self._pending: dict[SamplingParams, list[_Pending]] = {}
         self._flush: asyncio.Task[None] | None = None
-        self._tasks: set[asyncio.Task[None]] = set()  # strong references: the loop keeps only weak ones
-        self._run_lock: asyncio.Lock | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()  # strong references: the loop keeps only weak ones
+        self._slots: asyncio.Semaphore | None = None
         self.backend_calls = 0
         self.requests = 0
+        self.largest_batch = 0  # prompts in the largest merged call (benchmarks, tests)
 
     def info(self) -> dict[str, Any]:
         return {
@@ -78,45 +95,83 @@ class GeneratorWorker:
             "backend": self.backend.describe(),
             "backend_calls": self.backend_calls,
             "requests": self.requests,
+            "largest_batch": self.largest_batch,
         }
 
+    def _slot(self) -> asyncio.Semaphore:
+        if self._slots is None:  # created inside the actor's event loop
+            self._slots = asyncio.Semaphore(max(1, int(getattr(self.backend, "max_concurrent_calls", 1))))
+        return self._slots
+
+    def _spawn(self, coroutine: Any) -> asyncio.Task[Any]:
+        task = asyncio.create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
     async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
-        if self._run_lock is None:
-            self._run_lock = asyncio.Lock()
-        async with self._run_lock:
+        async with self._slot():
             self.backend_calls += 1
             return await asyncio.to_thread(fn, *args)
 
-    async def generate(self, prompts: list[str], params: dict[str, Any]) -> list[list[Completion]]:
+    async def generate(
+        self, prompts: list[str], params: dict[str, Any], seeds: list[int | None] | None = None
+    ) -> list[list[Completion]]:
+        """Completions for `prompts`; `seeds` gives each prompt its seed (default: params' seed + i)."""
         sampling = SamplingParams(**params)
         self.requests += 1
-        if sampling.seed is not None:
-            return await self._run(self.backend.generate_with, prompts, sampling)
+        if seeds is None:
+            seeds = prompt_seeds(sampling.seed, len(prompts))
+        if len(seeds) != len(prompts):
+            raise ValueError(f"{len(prompts)} prompts but {len(seeds)} seeds")
         future: asyncio.Future[list[list[Completion]]] = asyncio.get_running_loop().create_future()
-        self._pending.setdefault(sampling, []).append(_Pending(list(prompts), future))
+        key = dataclasses.replace(sampling, seed=None)
+        self._pending.setdefault(key, []).append(_Pending(list(prompts), list(seeds), future))
         if self._flush is None:
-            self._flush = asyncio.create_task(self._flush_after_window())
-            self._tasks.add(self._flush)
-            self._flush.add_done_callback(self._tasks.discard)
+            self._flush = self._spawn(self._flush_loop())
         return await future
 
-    async def _flush_after_window(self) -> None:
+    async def _flush_loop(self) -> None:
+        """Wait out the window, then hand every batch to a free backend slot; requests that arrive while
+        the slots are busy join the next batch."""
         await asyncio.sleep(self.window_s)
-        pending, self._pending, self._flush = self._pending, {}, None
-        for sampling, requests in pending.items():
-            for batch in self._batches(requests):
-                prompts = [p for r in batch for p in r.prompts]
+        slots = self._slot()
+        while self._pending:
+            await slots.acquire()
+            pending, self._pending = self._pending, {}
+            batches = [(key, batch) for key, requests in pending.items() for batch in self._batches(requests)]
+            for k, (key, batch) in enumerate(batches):
+                if k:
+                    await slots.acquire()
+                self._spawn(self._run_batch(key, batch, slots))
+        self._flush = None
+
+    async def _run_batch(self, key: SamplingParams, batch: list[_Pending], slots: asyncio.Semaphore) -> None:
+        """One backend call for a merged batch (its slot already taken); on failure each request alone."""
+        prompts = [p for r in batch for p in r.prompts]
+        seeds = [s for r in batch for s in r.seeds]
+        self.backend_calls += 1
+        self.largest_batch = max(self.largest_batch, len(prompts))
+        failure: Exception | None = None
+        try:
+            results = await asyncio.to_thread(self.backend.generate_seeded, prompts, key, seeds)
+        except Exception as exc:
+            failure = exc
+        finally:
+            slots.release()
+        if failure is None:
+            offset = 0
+            for r in batch:
+                _settle(r.future, results[offset : offset + len(r.prompts)])
+                offset += len(r.prompts)
+        elif len(batch) == 1:
+            _settle(batch[0].future, error=failure)
+        else:
+            for r in batch:  # a merged call failed: find out whose request it was
                 try:
-                    results = await self._run(self.backend.generate_with, prompts, sampling)
-                except Exception as exc:  # every merged caller gets the failure
-                    for r in batch:
-                        if not r.future.done():
-                            r.future.set_exception(exc)
-                    continue
-                offset = 0
-                for r in batch:
-                    r.future.set_result(results[offset : offset + len(r.prompts)])
-                    offset += len(r.prompts)
+                    _settle(r.future, await self._run(self.backend.generate_seeded, r.prompts, key, r.seeds))
+                except Exception as alone:  # noqa: BLE001 - handed to that request's caller
+                    _settle(r.future, error=alone)
 
     def _batches(self, requests: list[_Pending]) -> list[list[_Pending]]:
         batches: list[list[_Pending]] = [[]]
@@ -221,11 +276,20 @@ class GeneratorPool:
     ) -> list[list[Completion]]:
         """Same contract as `Backend.generate`, spread over the pool's actors."""
         params = SamplingParams(n, temperature, top_p, max_tokens, tuple(stop or ()), seed)
+        return self.generate_seeded(prompts, params, prompt_seeds(seed, len(prompts)))
+
+    def generate_seeded(
+        self, prompts: Sequence[str], params: SamplingParams, seeds: Sequence[int | None]
+    ) -> list[list[Completion]]:
+        """`Backend.generate_seeded` spread over the pool's actors: each prompt keeps its own seed."""
+        if len(seeds) != len(prompts):
+            raise ValueError(f"generate_seeded() needs one seed per prompt: {len(prompts)} prompts, {len(seeds)} seeds")
         size = self.config.chunk_prompts
-        chunks = []
-        for c, start in enumerate(range(0, len(prompts), size)):
-            chunk_params = params.to_json() | {"seed": None if seed is None else seed + c}
-            chunks.append(_Chunk(c, "generate", (list(prompts[start : start + size]), chunk_params)))
+        payload = dataclasses.replace(params, seed=None).to_json()
+        chunks = [
+            _Chunk(c, "generate", (list(prompts[start : start + size]), payload, list(seeds[start : start + size])))
+            for c, start in enumerate(range(0, len(prompts), size))
+        ]
         return [row for part in self._run_chunks(chunks) for row in part]
 
     def score_many(self, pairs: Sequence[tuple[str, str]]) -> list[ScoreResult]:

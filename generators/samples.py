@@ -43,20 +43,22 @@ class Generator(Protocol):
     ) -> list[list[Completion]]: ...
 
 
-def read_problems(path: Path, role: Role) -> list[Problem]:
-    """Rows of a JSONL file, checked for what `role` needs; the first bad row raises InputError."""
+def read_problems(path: Path, role: Role, template: PromptTemplate | None = None) -> list[Problem]:
+    """Rows of a JSONL file, checked for what `role` (with `template`) needs; the first bad row raises InputError."""
     problems = []
     with open(path, encoding="utf-8") as f:
         for line_no, line in enumerate(f, 1):
             if not line.strip():
                 continue
-            problems.append(problem_from_row(line, role, f"{path}:{line_no}"))
+            problems.append(problem_from_row(line, role, f"{path}:{line_no}", template))
     if not problems:
         raise InputError(f"{path}: no rows")
     return problems
 
 
-def problem_from_row(line: str | dict[str, Any], role: Role, where: str) -> Problem:
+def problem_from_row(
+    line: str | dict[str, Any], role: Role, where: str, template: PromptTemplate | None = None
+) -> Problem:
     try:
         row = json.loads(line) if isinstance(line, str) else line
     except json.JSONDecodeError as exc:
@@ -70,7 +72,7 @@ def problem_from_row(line: str | dict[str, Any], role: Role, where: str) -> Prob
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"])
         raise InputError(f"{where}: field {field!r}: {first['msg']} (role {role} needs {needs})") from None
-    missing = problem.missing_for(role)
+    missing = problem.missing_for(role, template)
     if missing:
         raise InputError(f"{where}: missing field {', '.join(repr(m) for m in missing)} (role {role} needs {needs})")
     return problem
@@ -142,7 +144,7 @@ def make_sample(
     provenance: dict[str, Any],
     created: str,
 ) -> dict[str, Any]:
-    parsed = parse_output(role, completion.text, problem, completion.finish_reason)
+    parsed = parse_output(role, completion.text, problem, completion.finish_reason, prompt.template)
     sample: dict[str, Any] = {
         "format": SAMPLE_FORMAT,
         "problem_name": problem.problem_name,
@@ -161,6 +163,8 @@ def make_sample(
     else:
         sample["subgoals"] = list(prompt.subgoals or ())
         sample["proof"] = parsed.value
+        if "subgoal_proof" in parsed.parts:  # the release's proof generators write their own subgoal comment
+            sample["subgoal_proof"] = parsed.parts["subgoal_proof"]
     sample |= {
         "parse_ok": parsed.ok,
         "parse_problems": parsed.problems,
@@ -170,6 +174,7 @@ def make_sample(
             "prompt": prompt.template.ref.to_json(),
             "sampling": params.to_json() | {"stop": list(stop)},
             "seed": params.seed,
+            "sample_seed": completion.seed,  # the seed this sample was drawn with, when the backend says
             "prompt_tokens": completion.prompt_tokens,
             "completion_tokens": completion.completion_tokens,
             "finish_reason": completion.finish_reason,

@@ -191,10 +191,26 @@ def test_generation_benchmark_skips_without_a_gpu_and_vllm(tmp_path):
     if unavailable() is None:
         pytest.skip("a CUDA GPU and vLLM are present here: the skip path is not taken")
     out = tmp_path / "generation.json"
-    result = CliRunner().invoke(bench_app, ["generation", "--model", "whatever", "--out", str(out)])
+    args = ["generation", "--case", "vllm", "--model", "whatever", "--out", str(out)]
+    result = CliRunner().invoke(bench_app, args)
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("skipped:")
     assert json.loads(out.read_text())["skipped"] is True
+
+
+def test_generation_batching_measures_both_phases_on_the_same_samples(ray_local, tmp_path):
+    out = tmp_path / "batching.json"
+    args = ["generation", "--requests", "4", "--max-tokens", "8", "--json", "--out", str(out)]
+    result = CliRunner().invoke(bench_app, args)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout.strip().splitlines()[-1])
+    assert data["benchmark"] == "generation-batching" and data == json.loads(out.read_text())
+    alone, together = data["one_at_a_time"], data["concurrent"]
+    assert data["same_samples"] is True and alone["tokens"] == together["tokens"] > 0
+    assert alone["backend_calls"] == 4 and together["backend_calls"] < 4 and data["largest_batch"] > 1
+    assert data["concurrent_over_one_at_a_time"] == round(together["tokens_per_s"] / alone["tokens_per_s"], 2)
+    bad = CliRunner().invoke(bench_app, ["generation", "--case", "tpu"])
+    assert bad.exit_code == 2 and "--case must be batching or vllm" in bad.output
 
 
 def test_the_synthetic_checker_sleeps_cancels_and_says_it_is_synthetic():

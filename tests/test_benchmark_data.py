@@ -376,6 +376,7 @@ def test_cli_json(cli: typer.Typer, dsp: Path):
         "imports",
         "shipped_proof_stripped",
         "informal",
+        "formal_statement",
         "erratum",
         "source",
     }

@@ -140,7 +140,8 @@ def test_persistent_generation_errors_stop_the_run_loudly(standin, tmp_path, ray
         search_toys(store, "broken", server, proposer=Broken())
 
 
-def test_autoformalized_statements_are_validated_by_isabelle_then_proved(standin, tmp_path, ray_local):
+def _autoformalizing_run(standin, tmp_path, problem, run_id):
+    """One subgoal search with autoformalization on (canned model: its statement is `2 + x = 4`)."""
     import ray
 
     import tests.canned_backend as canned
@@ -157,23 +158,83 @@ def test_autoformalized_statements_are_validated_by_isabelle_then_proved(standin
             "checking": {"tactic_timeout": 5, "sledgehammer_timeout": 2},
         }
     )
-    problem = PROBLEMS[2].__class__(**{**PROBLEMS[2].__dict__, "informal_statement": "If x = 2 then x + 2 = 4."})
     dispatcher = start_checkers(cfg, address_of(server), cache_path="")
     try:
         proposer = SubgoalProposer(
             cfg.generation, statement_checker=dispatcher.check_statement, backend_factory=lambda m: canned.CannedBackend
         )
-        with RunStore(tmp_path / "runs.sqlite") as store:
-            stats = search_toys(store, "auto", server, cfg=cfg, problems=[problem], proposer=proposer)
-            assert stats.solved == 1
-            stages = [s["stage"] for s in store.samples_for("auto", "toy2", 0)]
-            assert stages.count("statement") == 2 and "proof" in stages
-        # the statement was checked on its own (with `sorry`, quick_and_dirty on) before any proof of it
-        statement_probe = next(t for t in prover.seen if "SXL_statement_" in t)
-        assert 'shows "2 + x = 4"' in statement_probe and "sorry" in statement_probe
-        assert 'shows "2 + x = 4"' in prover.seen[-1] and "sorry" not in prover.seen[-1]
+        store = RunStore(tmp_path / "runs.sqlite")
+        stats = search_toys(store, run_id, server, cfg=cfg, problems=[problem], proposer=proposer)
     finally:
         dispatcher.close()
+    return store, stats, prover
+
+
+def test_a_proof_of_an_autoformalized_statement_never_solves_a_benchmark_problem(standin, tmp_path, ray_local):
+    from agent.proposers import statement_hash
+    from benchmarks.report import build_report, to_json
+
+    # the benchmark says x + 2 = 4; the model states (and proves) 2 + x = 4: that is not the task
+    problem = PROBLEMS[2].__class__(**{**PROBLEMS[2].__dict__, "informal_statement": "If x = 2 then x + 2 = 4."})
+    store, stats, prover = _autoformalizing_run(standin, tmp_path, problem, "auto")
+    with store:
+        assert stats.solved == 0 and stats.proved_own_statement == 1
+        assert store.solutions("auto") == {}
+        stages = [s["stage"] for s in store.samples_for("auto", "toy2", 0)]
+        assert stages.count("statement") == 2 and "proof" in stages
+        (attempt,) = store.attempts("auto")
+        assert attempt["verdict_kind"] == "proved" and attempt["benchmark_statement"] == 0
+        assert 'shows "2 + x = 4"' in attempt["statement"]
+        assert attempt["statement_hash"] == statement_hash(attempt["statement"])
+        report = build_report(store, ["auto"])
+    union = report.union
+    assert union.solved == 0 and union.pass_at_k[1] == 0.0 and union.proved_own_statement == ("toy2",)
+    (row,) = [p.to_json() for p in report.problems]
+    assert row["solved"] is False and (row["n"], row["c"]) == (1, 0) and row["statement_source"] == "benchmark"
+    assert "2 + x" not in str(row)  # the leaderboard rows never carry the model's statement
+    (own,) = to_json(report)["proved_own_statement"]
+    assert own["problem"] == "toy2" and 'shows "2 + x = 4"' in own["statement"]
+    # the statement was checked on its own (with `sorry`, quick_and_dirty on) before any proof of it
+    statement_probe = next(t for t in prover.seen if "SXL_statement_" in t)
+    assert 'shows "2 + x = 4"' in statement_probe and "sorry" in statement_probe
+    assert 'shows "2 + x = 4"' in prover.seen[-1] and "sorry" not in prover.seen[-1]
+
+
+def test_a_problem_without_a_formal_statement_is_stated_by_the_model_and_the_report_says_so(
+    standin, tmp_path, ray_local
+):
+    from benchmarks.report import build_report
+
+    problem = PROBLEMS[2].__class__(
+        name="toy2", theory_text="", formal_statement="", informal_statement="If x = 2 then 2 + x = 4."
+    )
+    store, stats, _ = _autoformalizing_run(standin, tmp_path, problem, "informal")
+    with store:
+        assert stats.solved == 1 and stats.proved_own_statement == 0
+        (attempt,) = store.attempts("informal")
+        assert attempt["benchmark_statement"] == 0 and 'shows "2 + x = 4"' in attempt["statement"]
+        assert store.problems("informal")[0]["has_formal_statement"] == 0
+        report = build_report(store, ["informal"])
+    assert report.union.solved == 1 and report.union.model_stated == 1
+    (row,) = [p.to_json() for p in report.problems]
+    assert row["solved"] is True and row["statement_source"] == "model"
+    assert any(n.startswith("STATEMENTS BY THE MODEL: 1 problem(s)") for n in report.notes)
+    assert 'shows "2 + x = 4"' in report.problems[0].statement  # the statement shown is the one proved
+
+
+def test_an_informal_only_source_needs_autoformalization(standin, tmp_path, monkeypatch):
+    rows = tmp_path / "informal.jsonl"
+    row = {"problem_name": "toy9", "informal_statement": "Show 1 + 1 = 2.", "informal_proof": None}
+    rows.write_text(json.dumps({**row, "formal_statement": None}) + "\n")
+    server = standin()
+    address = address_of(server)
+    monkeypatch.setenv("SUBGOALXL_ISABELLE_PASSWORD", address.password)
+    args = ["eval", "--data", str(rows), "--isabelle-server", str(address), "--store", str(tmp_path / "r.sqlite")]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2
+    assert "toy9 have no formal statement" in result.stderr and "generation.autoformalize = true" in result.stderr
+    listed = CliRunner().invoke(app, ["problems", str(rows)])
+    assert listed.exit_code == 0 and "no formal statement (the model states it)" in listed.stdout
 
 
 def test_the_subgoal_proposer_repairs_from_the_verdict(ray_local):

@@ -123,6 +123,62 @@ def test_pass_at_k_follows_the_documented_sample_rules(tmp_path):
     assert "1 - C(n-c,k)/C(n,k)" in summary["method"]["pass_at_k"]
 
 
+NEW_COLUMNS = [
+    ("attempts", "statement"),
+    ("attempts", "statement_hash"),
+    ("attempts", "benchmark_statement"),
+    ("attempts", "variant"),
+    ("problems", "has_formal_statement"),
+]
+
+
+def test_a_store_from_before_the_statement_columns_is_migrated_and_read_as_the_benchmarks(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old.sqlite"
+    with RunStore(path) as store:
+        fill_run(store, "old", {"mathd_algebra_10": ["failed", "proved"]})
+    conn = sqlite3.connect(path)
+    for table, column in NEW_COLUMNS:  # what a store written before these columns looks like
+        conn.execute(f"alter table {table} drop column {column}")
+    conn.commit()
+    conn.close()
+    with RunStore(path) as store:
+        store.record_attempt("old", {"problem": "mathd_algebra_10", "attempt_index": 2, "status": "unparsed"})
+        store.flush()
+        report = build_report(store, ["old"])
+    conn = sqlite3.connect(path)
+    for table, column in NEW_COLUMNS:
+        assert column in {row[1] for row in conn.execute(f"pragma table_info({table})")}, (table, column)
+    conn.close()
+    # old rows say nothing about statements: they were all checked against the benchmark's own
+    assert report.union.solved == 1 and report.union.proved_own_statement == () and report.union.model_stated == 0
+    assert report.problems[0].c == 1 and report.problems[0].to_json()["statement_source"] == "benchmark"
+
+
+def test_a_proof_of_a_model_statement_is_a_failed_sample_and_listed_apart(tmp_path):
+    with RunStore(tmp_path / "runs.sqlite") as store:
+        fill_run(store, "r", {"mathd_algebra_10": ["failed"], "imo_1959_p1": ["failed"]})
+        model = {"statement": 'theorem imo_1959_p1: "True"', "statement_hash": "ab12", "benchmark_statement": 0}
+        row = {"problem": "imo_1959_p1", "attempt_index": 1, "status": "checked", "verdict_kind": "proved"}
+        store.record_attempt("r", {**row, **model, "final_proof": "by simp", "proof_hash": "h1"})
+        store.flush()
+        out = tmp_path / "out"
+        result = invoke("r", "--out", str(out), "--store", str(tmp_path / "runs.sqlite"), "--no-plots")
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    run = summary["runs"][0]
+    assert run["solved"] == 0 and run["pass_at_k"]["1"] == 0.0
+    assert run["proved_own_statement"] == {"problems": 1, "names": ["imo_1959_p1"]}
+    assert summary["proved_own_statement"][0]["statement"] == 'theorem imo_1959_p1: "True"'
+    rows = [json.loads(line) for line in (out / "problems.jsonl").read_text().splitlines()]
+    imo = next(r for r in rows if r["problem_name"] == "imo_1959_p1")
+    assert imo["solved"] is False and (imo["n"], imo["c"]) == (2, 0) and "True" not in json.dumps(imo)
+    markdown = (out / "summary.md").read_text()
+    assert "## Proved own statement (not counted)" in markdown and 'theorem imo_1959_p1: "True"' in markdown
+    assert "Proved own statement, not counted (1)" in (out / "index.html").read_text()
+
+
 def test_union_of_two_runs_and_the_fingerprint_rule(tmp_path):
     path = tmp_path / "runs.sqlite"
     with RunStore(path) as store:

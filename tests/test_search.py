@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import pytest
 
 from agent.config import parse_config
+from agent.proposers import statement_hash
 from agent.run import RunMeta, run_search, start_checkers
 from agent.search import ProofSearch
 from agent.store import RunStore
@@ -91,6 +92,10 @@ def test_a_ten_problem_run_completes_with_every_attempt_recorded(isabelle, tmp_p
         assert set(store.solutions("r1")) == SOLVABLE
         assert "using assms by simp" in store.solutions("r1")["toy2"]
         assert "using assms by metis" in store.solutions("r1")["toy3"]
+        # every attempt says which statement it was checked against: here always the problem's own
+        toy2 = store.attempts("r1", "toy2")[0]
+        assert toy2["benchmark_statement"] == 1 and toy2["statement"].startswith("theorem toy2:")
+        assert toy2["statement_hash"] == statement_hash(toy2["statement"]) and toy2["variant"] is None
         counts = store.counts("r1")
         assert counts["attempts_checked"] == 10 and counts["verdict_proved"] == len(SOLVABLE)
         assert counts["verdict_failed"] == 10 - len(SOLVABLE)

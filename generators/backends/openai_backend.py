@@ -30,6 +30,7 @@ from generators.backend import (
     SamplingParams,
     ScoreResult,
     ScoringUnsupported,
+    prompt_seeds,
 )
 from generators.backends.config import OpenAIConfig
 
@@ -90,6 +91,7 @@ class OpenAIBackend(Backend):
         self._lock = threading.Lock()
         self.in_flight = 0
         self.requests_sent = 0
+        self.max_concurrent_calls = config.max_concurrency  # requests of concurrent calls share the one pool
 
     def describe(self) -> dict[str, object]:
         return {**super().describe(), "base_url": self.config.base_url, "api": self.config.api}
@@ -154,14 +156,25 @@ class OpenAIBackend(Backend):
         self, groups: list[tuple[str | None, list[str], SamplingParams]]
     ) -> list[list[list[Completion]]]:
         """Every request of every (served model, prompts, params) group in flight together on the pool."""
-        one = self._complete_one if self.config.api == "completions" else self._chat_one
         items = [
-            (prompt, params, None if params.seed is None else params.seed + i, model)
+            (prompt, params, seed, model)
             for model, prompts, params in groups
-            for i, prompt in enumerate(prompts)
+            for prompt, seed in zip(prompts, prompt_seeds(params.seed, len(prompts)), strict=True)
         ]
-        flat = iter(self._map(lambda item: one(*item), items))
+        flat = iter(self._generate_items(items))
         return [[next(flat) for _ in prompts] for _, prompts, _ in groups]
+
+    def _generate_seeded(
+        self, prompts: list[str], params: SamplingParams, seeds: list[int | None]
+    ) -> list[list[Completion]]:
+        """One request per prompt, each with its own seed, all in flight together on the pool."""
+        return self._generate_items([(p, params, s, None) for p, s in zip(prompts, seeds, strict=True)])
+
+    def _generate_items(
+        self, items: list[tuple[str, SamplingParams, int | None, str | None]]
+    ) -> list[list[Completion]]:
+        one = self._complete_one if self.config.api == "completions" else self._chat_one
+        return self._map(lambda item: one(*item), items)
 
     def _sampling_kwargs(self, params: SamplingParams, seed: int | None, model: str | None = None) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
@@ -187,7 +200,7 @@ class OpenAIBackend(Backend):
         choices = sorted(response.choices, key=lambda c: c.index)
         counts = [len(c.logprobs.tokens) if c.logprobs and c.logprobs.tokens is not None else None for c in choices]
         return self._completions(
-            response, [c.text for c in choices], [c.finish_reason for c in choices], counts, params
+            response, [c.text for c in choices], [c.finish_reason for c in choices], counts, params, seed
         )
 
     def _chat_one(
@@ -206,7 +219,7 @@ class OpenAIBackend(Backend):
             for c in choices
         ]
         texts = [c.message.content or "" for c in choices]
-        return self._completions(response, texts, [c.finish_reason for c in choices], counts, params)
+        return self._completions(response, texts, [c.finish_reason for c in choices], counts, params, seed)
 
     def _completions(
         self,
@@ -215,6 +228,7 @@ class OpenAIBackend(Backend):
         reasons: list[str | None],
         counts: list[int | None],
         params: SamplingParams,
+        seed: int | None = None,
     ) -> list[Completion]:
         if len(texts) != params.n:
             raise BackendError(f"{self.config.base_url} returned {len(texts)} choices for n={params.n}")
@@ -223,7 +237,7 @@ class OpenAIBackend(Backend):
         if params.n == 1 and counts[0] is None and usage is not None:
             counts = [usage.completion_tokens]
         return [
-            Completion(text, prompt_tokens, count, "length" if reason == "length" else "stop")
+            Completion(text, prompt_tokens, count, "length" if reason == "length" else "stop", seed)
             for text, reason, count in zip(texts, reasons, counts, strict=True)
         ]
 

@@ -1,9 +1,12 @@
 """A Hugging Face causal LM in this process: sampling with `generate`, scoring with one forward pass.
 
 The default backend for tests and small models. Prompts x n are flattened and run in chunks of
-`batch_size` sequences with left padding (so every row's next token sits at the same position); seeded
-sampling forks torch's RNG, so the same call with the same seed gives the same completions on CPU and
-leaves the caller's RNG untouched. torch and transformers are imported when the backend is built.
+`batch_size` sequences with left padding (so every row's next token sits at the same position). Every row
+samples from its own random stream (`generators.backends.row_sampling`): sample j of a prompt seeded s uses
+`sample_seed(s, j)`, an unseeded row a fresh random seed, and each completion records its seed. A row's sample
+therefore depends on its seed alone, not on the rows it shares a batch with (so requests with different seeds
+are batched together), and the caller's RNG is never touched. torch and transformers are imported when the
+backend is built.
 
 LoRA adapters (`adapters`) sit over the one base model (peft): each is loaded once, and a call names the
 adapter it runs on (`_generate_adapter`, used by `generators.experts_serving`), switched with `set_adapter`
@@ -13,6 +16,7 @@ only when it differs from the last call's; `None` runs the base model with the a
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import threading
 from collections.abc import Iterator
@@ -26,8 +30,10 @@ from generators.backend import (
     SamplingParams,
     ScoreResult,
     apply_stop,
+    prompt_seeds,
 )
 from generators.backends.config import TransformersConfig, resolve_model_source
+from generators.backends.row_sampling import RowSampler, fresh_seed, sample_seed
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +60,7 @@ class TransformersBackend(Backend):
         source, local_only = resolve_model_source(config.model)  # a missing path fails before torch loads
         torch, transformers = _import_torch()
         self._torch = torch
+        self._transformers = transformers
         self._lock = threading.Lock()  # one call at a time: the tokenizer's padding side, the forked global RNG
         self.model = config.model
         try:
@@ -137,35 +144,44 @@ class TransformersBackend(Backend):
 
     # --------------------------------------------------------------------------------------- generation
 
-    @contextlib.contextmanager
-    def _seeded(self, seed: int | None) -> Iterator[None]:
-        if seed is None:
-            yield
-            return
-        devices = [self.lm.device] if self.lm.device.type == "cuda" else []
-        with self._torch.random.fork_rng(devices=devices):
-            self._torch.manual_seed(seed)
-            yield
-
     def _generate(self, prompts: list[str], params: SamplingParams) -> list[list[Completion]]:
         return self._generate_adapter(prompts, params, self.default_adapter)
+
+    def _generate_seeded(
+        self, prompts: list[str], params: SamplingParams, seeds: list[int | None]
+    ) -> list[list[Completion]]:
+        return self._generate_adapter_seeded(prompts, params, seeds, self.default_adapter)
 
     def _generate_adapter(
         self, prompts: list[str], params: SamplingParams, adapter: str | None
     ) -> list[list[Completion]]:
-        flat = [(i, p) for i, p in enumerate(prompts) for _ in range(params.n)]
+        seeds = prompt_seeds(params.seed, len(prompts))
+        return self._generate_adapter_seeded(prompts, dataclasses.replace(params, seed=None), seeds, adapter)
+
+    def _generate_adapter_seeded(
+        self, prompts: list[str], params: SamplingParams, seeds: list[int | None], adapter: str | None
+    ) -> list[list[Completion]]:
+        """Prompts x n rows, each with its own seed (none when greedy), in chunks of `batch_size`."""
+
+        def row_seed(seed: int | None, j: int) -> int | None:
+            if params.greedy:
+                return None
+            return fresh_seed() if seed is None else sample_seed(seed, j)
+
+        flat = [
+            (i, p, row_seed(s, j)) for i, (p, s) in enumerate(zip(prompts, seeds, strict=True)) for j in range(params.n)
+        ]
         results: list[list[Completion]] = [[] for _ in prompts]
         size = self.config.batch_size
-        with self._lock, self._on_adapter(adapter), self._seeded(params.seed), self._torch.inference_mode():
+        with self._lock, self._on_adapter(adapter), self._torch.inference_mode():
             for start in range(0, len(flat), size):
                 chunk = flat[start : start + size]
-                for (index, _), completion in zip(
-                    chunk, self._generate_chunk([p for _, p in chunk], params), strict=True
-                ):
+                completions = self._generate_chunk([p for _, p, _ in chunk], params, [s for _, _, s in chunk])
+                for (index, _, _), completion in zip(chunk, completions, strict=True):
                     results[index].append(completion)
         return results
 
-    def _generate_chunk(self, prompts: list[str], params: SamplingParams) -> list[Completion]:
+    def _generate_chunk(self, prompts: list[str], params: SamplingParams, seeds: list[int | None]) -> list[Completion]:
         tok = self.tokenizer
         tok.padding_side = "left"
         enc = tok(prompts, return_tensors="pt", padding=True).to(self.lm.device)
@@ -175,11 +191,13 @@ class TransformersBackend(Backend):
                 f"prompt ({width} tokens) + max_tokens ({params.max_tokens}) exceeds the model's context "
                 f"({self.max_length} tokens): shorten the prompt or lower max_tokens"
             )
-        sampling: dict[str, Any] = (
-            {"do_sample": False}
-            if params.greedy
-            else {"do_sample": True, "temperature": float(params.temperature), "top_p": float(params.top_p)}
-        )
+        # greedy decoding; when sampling, the row sampler (the last logits processor) leaves one token per row
+        sampling: dict[str, Any] = {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
+        if not params.greedy:
+            sampler = RowSampler(
+                self._torch, [int(s) for s in seeds], params.max_tokens, params.temperature, params.top_p, width
+            )
+            sampling["logits_processor"] = self._transformers.LogitsProcessorList([sampler])
         if params.stop:
             sampling |= {"stop_strings": list(params.stop), "tokenizer": tok}
         out = self.lm.generate(
@@ -193,7 +211,7 @@ class TransformersBackend(Backend):
         prompt_lengths = enc.attention_mask.sum(dim=1).tolist()
         eos, pad = tok.eos_token_id, tok.pad_token_id
         completions = []
-        for row, prompt_length in zip(generated, prompt_lengths, strict=True):
+        for row, prompt_length, seed in zip(generated, prompt_lengths, seeds, strict=True):
             hit_eos = eos is not None and eos in row
             if hit_eos:
                 row = row[: row.index(eos) + 1]
@@ -202,7 +220,7 @@ class TransformersBackend(Backend):
                     row = row[:-1]
             text, hit_stop = apply_stop(tok.decode(row, skip_special_tokens=True), params.stop)
             finish = "stop" if hit_eos or hit_stop or len(row) < params.max_tokens else "length"
-            completions.append(Completion(text, int(prompt_length), len(row), finish))
+            completions.append(Completion(text, int(prompt_length), len(row), finish, seed))
         return completions
 
     # --------------------------------------------------------------------------------------- scoring

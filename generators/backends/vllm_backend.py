@@ -13,7 +13,15 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from generators.backend import Backend, BackendError, BackendUnavailable, Completion, SamplingParams, ScoreResult
+from generators.backend import (
+    Backend,
+    BackendError,
+    BackendUnavailable,
+    Completion,
+    SamplingParams,
+    ScoreResult,
+    prompt_seeds,
+)
 from generators.backends.config import VLLMConfig
 
 INSTALL_HINT = (
@@ -127,22 +135,33 @@ class VLLMBackend(Backend):
         self, groups: list[tuple[str | None, list[str], SamplingParams]]
     ) -> list[list[list[Completion]]]:
         """Several (adapter, prompts, params) groups in one `LLM.generate` call: vLLM mixes adapters in a batch."""
-        prompts: list[str] = []
-        per_prompt: list[Any] = []
-        loras: list[Any] = []
-        for adapter, group_prompts, params in groups:
-            lora = self.lora_request(adapter)
-            # one SamplingParams per prompt: prompt i gets seed + i, so equal prompts still get different samples
-            for i, prompt in enumerate(group_prompts):
-                prompts.append(prompt)
-                per_prompt.append(self.sampling_params(params, None if params.seed is None else params.seed + i))
-                loras.append(lora)
+        # one SamplingParams per prompt: prompt i gets seed + i, so equal prompts still get different samples
+        items = [
+            (adapter, prompt, params, seed)
+            for adapter, group_prompts, params in groups
+            for prompt, seed in zip(group_prompts, prompt_seeds(params.seed, len(group_prompts)), strict=True)
+        ]
+        flat = iter(self._generate_items(items))
+        return [[next(flat) for _ in group_prompts] for _, group_prompts, _ in groups]
+
+    def _generate_seeded(
+        self, prompts: list[str], params: SamplingParams, seeds: list[int | None]
+    ) -> list[list[Completion]]:
+        """One request per prompt with its own seed, all in one `LLM.generate` call (vLLM seeds per request)."""
+        return self._generate_items([(self.default_adapter, p, params, s) for p, s in zip(prompts, seeds, strict=True)])
+
+    def _generate_items(
+        self, items: list[tuple[str | None, str, SamplingParams, int | None]]
+    ) -> list[list[Completion]]:
+        prompts = [prompt for _, prompt, _, _ in items]
+        per_prompt = [self.sampling_params(params, seed) for _, _, params, seed in items]
+        loras = [self.lora_request(adapter) for adapter, _, _, _ in items]
         extra = {"lora_request": loras} if any(lora is not None for lora in loras) else {}
-        outputs = iter(self.llm.generate(prompts, per_prompt, use_tqdm=False, **extra))
-        return [[self._completions(next(outputs)) for _ in group_prompts] for _, group_prompts, _ in groups]
+        outputs = self.llm.generate(prompts, per_prompt, use_tqdm=False, **extra)
+        return [self._completions(output, seed) for output, (_, _, _, seed) in zip(outputs, items, strict=True)]
 
     @staticmethod
-    def _completions(output: Any) -> list[Completion]:
+    def _completions(output: Any, seed: int | None) -> list[Completion]:
         prompt_tokens = len(output.prompt_token_ids or [])
         return [
             Completion(
@@ -150,6 +169,7 @@ class VLLMBackend(Backend):
                 prompt_tokens=prompt_tokens,
                 completion_tokens=len(choice.token_ids),
                 finish_reason="length" if choice.finish_reason == "length" else "stop",
+                seed=seed,
             )
             for choice in output.outputs
         ]
