@@ -51,6 +51,7 @@ class CheckingConfig(_Section):
     allow_aux_lemmas: bool = False
     allowed_oracles: tuple[str, ...] = CODE_GENERATOR_ORACLES  # [] for kernel-only proofs
     try0: bool = True
+    salvage_depth: int = Field(3, ge=0)  # 0 off; 1 failing steps become gaps; k >= 2 also coarsen k - 1 levels
     imports: Literal["benchmark", "problem"] = "benchmark"  # the benchmark's fixed header, or each problem's own
 
     def header_for(self, benchmark: str) -> tuple[str, ...]:

@@ -106,6 +106,10 @@ _TABLES: dict[str, tuple[dict[str, Any], Any, list[list[str]]]] = {
             "findings": str,
             "timings": str,
             "isabelle_version": str,
+            "oracles": str,  # JSON list: the oracles Isabelle reported the proved theorem rests on
+            "salvage": str,  # as_written | gaps_filled | coarsened:K (how the checker obtained the proof)
+            "replaced": str,  # JSON list of {line, original, replacement}: the steps salvage replaced
+            "header": str,  # "problem" or "benchmark": the imports the check ran under
             "cached": int,
             "check_s": float,
             "worker": str,
@@ -355,7 +359,7 @@ class RunStore:
 
     def record_attempt(self, run_id: str, attempt: dict[str, Any]) -> None:
         row = {"run_id": run_id, "created": time.time(), "repair_round": 0, "final": 1, **attempt}
-        for key in ("steps", "messages", "findings", "timings"):
+        for key in ("steps", "messages", "findings", "timings", "oracles", "replaced"):
             if key in row and not isinstance(row[key], str):
                 row[key] = _json(row[key])
         self._put("attempts", row, "id", mode="ignore")

@@ -103,6 +103,8 @@ class ProblemRecord:
     solved_after_s: float | None = None  # seconds from the run's start to its solution
     statement_source: str = "benchmark"  # "model": the source had no formal statement; the model wrote it
     own_statement_proofs: list[OwnStatementProof] = field(default_factory=list)  # never counted as solved
+    oracles: tuple[str, ...] = ()  # what the winning proof rests on besides the kernel (Isabelle's thm_oracles)
+    salvage: str | None = None  # how the checker obtained the winning proof (None: a store from before salvage)
 
 
 @dataclass(frozen=True)
@@ -208,6 +210,9 @@ class Summary:
     budget: int  # attempts per problem (the union: summed over runs)
     proved_own_statement: tuple[str, ...] = ()  # problems with a proof of a model-written statement, not solved
     model_stated: int = 0  # problems without a formal statement of their own (statements are the model's)
+    oracles: dict[str, int] = field(default_factory=dict)  # oracle -> solved problems whose proof rests on it
+    with_oracles: int = 0  # solved problems whose proof rests on any oracle
+    salvage: dict[str, int] = field(default_factory=dict)  # how the solved problems' proofs were obtained
 
     @property
     def rate(self) -> float:
@@ -234,6 +239,8 @@ class Summary:
                 "problems": len(self.proved_own_statement),
                 "names": list(self.proved_own_statement),
             },
+            "resting_on_oracles": {"problems": self.with_oracles, "by_oracle": dict(self.oracles)},
+            "solved_by_salvage": dict(self.salvage),
         }
 
 
@@ -257,6 +264,8 @@ class UnionProblem:
     published: dict[str, bool] = field(default_factory=dict)
     statement_source: str = "benchmark"
     own_statement_proofs: list[OwnStatementProof] = field(default_factory=list)
+    oracles: tuple[str, ...] = ()
+    salvage: str | None = None
 
     @property
     def solved(self) -> bool:
@@ -278,6 +287,8 @@ class UnionProblem:
             "proof": self.proof,
             "proof_run": self.proof_run,
             "proof_attempt": self.winning_attempt,
+            "proof_oracles": list(self.oracles),
+            "proof_salvage": self.salvage,
             "solved_by": self.solved_by,
             "published": self.published,
         }
@@ -449,6 +460,17 @@ def load_run(store: RunStore, run_id: str) -> RunData:
         if record.solved:
             own_rows = [a for a in attempts if not (has_own and _model_statement(a))]
             record.winning_attempt = _winning_attempt(own_rows, record.proof)
+            won = next(
+                (
+                    a
+                    for a in own_rows
+                    if a["attempt_index"] == record.winning_attempt and a.get("verdict_kind") == "proved"
+                ),
+                None,
+            )
+            if won is not None:
+                record.oracles = tuple(_json_field(won.get("oracles"), []) or ())
+                record.salvage = won.get("salvage")
             if not has_own:  # what was proved is the statement the model wrote: show that one
                 won = next((a for a in attempts if a["attempt_index"] == record.winning_attempt), None)
                 record.statement = (won or {}).get("statement") or record.statement
@@ -569,9 +591,33 @@ def _summary(
     values, lower = _pass_at_k(((r.n, r.c) for r in records), ks, budget)
     own = tuple(sorted(r.name for r in records if r.own_statement_proofs))
     model_stated = sum(r.statement_source == "model" for r in records)
+    oracles: dict[str, int] = {}
+    salvage: dict[str, int] = {}
+    for r in solved:
+        for name in r.oracles:
+            oracles[name] = oracles.get(name, 0) + 1
+        path = r.salvage or "unrecorded"
+        salvage[path] = salvage.get(path, 0) + 1
     return Summary(
-        label, len(records), len(solved), by_category, totals, values, lower, cost, budget, own, model_stated
+        label,
+        len(records),
+        len(solved),
+        by_category,
+        totals,
+        values,
+        lower,
+        cost,
+        budget,
+        own,
+        model_stated,
+        oracles=dict(sorted(oracles.items())),
+        with_oracles=sum(bool(r.oracles) for r in solved),
+        salvage=dict(sorted(salvage.items())),
     )
+
+
+def _oracle_text(oracles: dict[str, int]) -> str:
+    return " (" + ", ".join(f"{k} {v}" for k, v in oracles.items()) + ")" if oracles else ""
 
 
 def _check_fingerprints(runs: Sequence[RunData], allow_mixed: bool) -> bool:
@@ -669,6 +715,7 @@ def _union_problems(runs: Sequence[RunData]) -> list[UnionProblem]:
             u.isabelle_s += record.isabelle_s
             if record.solved and u.proof is None:
                 u.proof, u.proof_run, u.winning_attempt = record.proof, run.run_id, record.winning_attempt
+                u.oracles, u.salvage = record.oracles, record.salvage
     for u in merged.values():
         for run in runs:
             u.solved_by.setdefault(run.run_id, False)
@@ -858,6 +905,20 @@ def to_markdown(report: Report) -> str:
         "pass@k: unbiased estimator over n samples with c successes per problem (dedup attempts carry the verdict "
         "they duplicate, unparsed ones are failures); `≥` marks a lower bound, `–` a k above the attempt budget. "
         "Union: solved by any run, samples pooled.",
+        "",
+        "| | solved | as written | gaps filled | coarsened | resting on an oracle |",
+        "|---|---:|---:|---:|---:|---|",
+        *(
+            f"| {s.label} | {s.solved} | {s.salvage.get('as_written', 0)} | {s.salvage.get('gaps_filled', 0)} "
+            f"| {sum(v for k, v in s.salvage.items() if k.startswith('coarsened'))} "
+            f"| {s.with_oracles}{_oracle_text(s.oracles)} |"
+            for s in report.summaries
+        ),
+        "",
+        "How the checker obtained each solved problem's proof (salvage: failing steps of the proof as written became "
+        "gaps it closed, or their blocks were coarsened), and how many of those proofs rest on an oracle besides "
+        "the kernel (Isabelle's own `thm_oracles`; `holds_by_evaluation` is `by eval`'s, allowed unless "
+        "`allowed_oracles = []`).",
         "",
         "## Cost",
         "",

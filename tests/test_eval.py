@@ -36,6 +36,10 @@ def test_eval_command_runs_resumes_and_summarises(standin, tmp_path, ray_local, 
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["run_id"] == "e1" and summary["solved"] == len(SOLVABLE) and summary["problems"] == 10
     assert summary["by_category"] == {"other": len(SOLVABLE)} and len(summary["fingerprint"]) == 64
+    with RunStore(tmp_path / "runs.sqlite") as store:  # every verdict's oracles, salvage path and header recorded
+        proved = [a for a in store.attempts("e1") if a.get("verdict_kind") == "proved"]
+    assert proved and all(a["oracles"] == "[]" and a["salvage"] == "as_written" for a in proved)
+    assert all(a["header"] == "benchmark" for a in proved)  # eval's --benchmark minif2f: miniF2F's fixed header
     again = runner.invoke(app, args)
     assert json.loads(again.stdout.strip().splitlines()[-1])["checked"] == 0  # resumed: nothing redone
     limited = runner.invoke(app, [*args[:-2], "--run-id", "e2", "--problems", "toy2,toy5"])

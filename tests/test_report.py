@@ -179,6 +179,33 @@ def test_a_proof_of_a_model_statement_is_a_failed_sample_and_listed_apart(tmp_pa
     assert "Proved own statement, not counted (1)" in (out / "index.html").read_text()
 
 
+def test_the_report_counts_how_proofs_were_obtained_and_what_oracles_they_rest_on(tmp_path):
+    with RunStore(tmp_path / "runs.sqlite") as store:
+        fill_run(store, "r", {"mathd_algebra_10": [], "imo_1959_p1": [], "aime_1983_p2": [], "amc12a_2019_p21": []})
+        how = {
+            "mathd_algebra_10": ("as_written", []),
+            "imo_1959_p1": ("gaps_filled", ["holds_by_evaluation"]),
+            "aime_1983_p2": ("coarsened:1", []),
+        }
+        for name, (salvage, oracles) in how.items():
+            row = {"problem": name, "attempt_index": 0, "status": "checked", "verdict_kind": "proved"}
+            store.record_attempt("r", {**row, "final_proof": "by simp", "salvage": salvage, "oracles": oracles})
+            store.record_solution("r", name, 0, "by simp")
+        store.flush()
+        out = tmp_path / "out"
+        result = invoke("r", "--out", str(out), "--store", str(tmp_path / "runs.sqlite"), "--no-plots")
+    assert result.exit_code == 0, result.output
+    run = json.loads((out / "summary.json").read_text())["runs"][0]
+    assert run["solved"] == 3
+    assert run["solved_by_salvage"] == {"as_written": 1, "coarsened:1": 1, "gaps_filled": 1}
+    assert run["resting_on_oracles"] == {"problems": 1, "by_oracle": {"holds_by_evaluation": 1}}
+    rows = {r["problem_name"]: r for r in map(json.loads, (out / "problems.jsonl").read_text().splitlines())}
+    assert rows["imo_1959_p1"]["proof_oracles"] == ["holds_by_evaluation"]
+    assert rows["aime_1983_p2"]["proof_salvage"] == "coarsened:1"
+    markdown = (out / "summary.md").read_text()
+    assert "| r | 3 | 1 | 1 | 1 | 1 (holds_by_evaluation 1) |" in markdown
+
+
 def test_union_of_two_runs_and_the_fingerprint_rule(tmp_path):
     path = tmp_path / "runs.sqlite"
     with RunStore(path) as store:
