@@ -13,7 +13,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from generators.isar_scan import Token, ascii_symbols, at_line_start, next_significant, tokens
+from isabelle_env.symbols import ascii_symbols
+from isabelle_env.syntax.scan import WORD_KINDS, at_line_start, delimited_kind, tolerant_tokens
+from isabelle_env.syntax.scan import next_proper as next_significant
+from isabelle_env.syntax.tokens import Token, TokenKind
+
+_QUOTED = (TokenKind.STRING, TokenKind.CARTOUCHE)
 
 T = TypeVar("T")
 
@@ -111,7 +116,7 @@ def _statement_span(text: str, toks: list[Token]) -> tuple[_Span | None, list[st
     k = theorem
     while (k := next_significant(toks, k)) is not None:
         tok = toks[k]
-        if tok.kind in ("string", "cartouche") and not tok.closed:
+        if tok.unfinished and delimited_kind(tok) in _QUOTED:
             return None, ["the statement has an unterminated string"]
         if tok.is_word("fixes", "assumes", "obtains", "defines", "includes", "notes"):
             header, in_props = False, False
@@ -121,15 +126,15 @@ def _statement_span(text: str, toks: list[Token]) -> tuple[_Span | None, list[st
             continue
         if tok.is_word(*PROOF_START_WORDS) or tok.is_word("qed", "done", "end", *THEOREM_WORDS):
             break
-        if header and tok.kind in ("string", "cartouche"):
+        if header and tok.kind in _QUOTED:
             header, in_props = False, True
-        if in_props and tok.kind in ("string", "cartouche"):
+        if in_props and tok.kind in _QUOTED:
             last_prop_end = tok.end
             after = next_significant(toks, k)
             if after is None:
                 break
             nxt = toks[after]
-            if nxt.is_word("and", "if", "for") or nxt.kind in ("string", "cartouche"):
+            if nxt.is_word("and", "if", "for") or nxt.kind in _QUOTED:
                 continue
             if nxt.text == "(":  # a pattern: shows "..." (is "?L = ?R")
                 close = next((j for j in range(after, len(toks)) if toks[j].text == ")"), None)
@@ -152,7 +157,7 @@ def parse_statement(completion: str, finish_reason: str | None = None) -> ParseR
     text, replaced = ascii_symbols(text)
     if replaced:
         problems.append(f"replaced Unicode symbols with Isabelle ASCII notation: {' '.join(replaced)}")
-    toks = list(tokens(text))
+    toks = tolerant_tokens(text)
     span, found = _statement_span(text, toks)
     problems.extend(found)
     if span is None:
@@ -304,9 +309,9 @@ def _same_line_comments(toks: list[Token], k: int) -> int:
     j = k + 1
     while j < len(toks):
         tok = toks[j]
-        if tok.kind == "space" and "\n" not in tok.text:
+        if tok.is_space and "\n" not in tok.text:
             j += 1
-        elif tok.kind == "comment":
+        elif tok.is_comment:
             k = j
             j += 1
         else:
@@ -321,8 +326,8 @@ def _proof_end(text: str, toks: list[Token], start: int) -> tuple[int | None, li
     apply_script = False
     while k is not None:
         tok = toks[k]
-        if tok.kind in ("string", "altstring", "cartouche", "comment") and not tok.closed:
-            what = "comment" if tok.kind == "comment" else "string"
+        if tok.unfinished:
+            what = "comment" if delimited_kind(tok) is TokenKind.INFORMAL_COMMENT else "string"
             return None, [f"the proof has an unterminated {what}"]
         if tok.is_word("proof"):
             depth += 1
@@ -335,7 +340,7 @@ def _proof_end(text: str, toks: list[Token], start: int) -> tuple[int | None, li
                 same_line = after is not None and "\n" not in text[tok.end : toks[after].start]
                 if same_line and (
                     toks[after].text == "("
-                    or (toks[after].kind == "word" and not toks[after].is_word("end", *THEOREM_WORDS))
+                    or (toks[after].kind in WORD_KINDS and not toks[after].is_word("end", *THEOREM_WORDS))
                 ):
                     k = _method_end(toks, after)
                 return _same_line_comments(toks, k), []
@@ -374,7 +379,7 @@ def parse_proof(
     text, replaced = ascii_symbols(text)
     if replaced:
         problems.append(f"replaced Unicode symbols with Isabelle ASCII notation: {' '.join(replaced)}")
-    toks = list(tokens(text))
+    toks = tolerant_tokens(text)
     starts = [k for k, t in enumerate(toks) if t.is_word(*PROOF_START_WORDS) and at_line_start(text, toks, k)]
     theorem = next(
         (k for k, t in enumerate(toks) if t.is_word(*THEOREM_WORDS, *CONTEXT_WORDS) and at_line_start(text, toks, k)),
@@ -407,7 +412,7 @@ def parse_proof(
     proof_start = toks[start].start
     line_start = text.rfind("\n", 0, proof_start) + 1  # keep comments before `by` on its line (`(*<ATP>*) by`)
     if not text[line_start:proof_start].strip() or all(
-        t.kind in ("space", "comment") for t in tokens(text[line_start:proof_start])
+        t.is_space or t.kind is TokenKind.INFORMAL_COMMENT for t in tolerant_tokens(text[line_start:proof_start])
     ):
         proof_start = line_start
     proof = text[proof_start : toks[end].end].strip()
@@ -435,8 +440,8 @@ def parse_commented_proof(
     text = completion.lstrip()
     comment = None
     if text.startswith("(*"):
-        first = next(iter(tokens(text)))
-        if first.kind == "comment" and first.closed:
+        first = tolerant_tokens(text)[0]
+        if first.kind is TokenKind.INFORMAL_COMMENT:
             comment = text[2 : first.end - 2].strip()
             text = text[first.end :]
     parsed = parse_proof(text, formal_statement, finish_reason)

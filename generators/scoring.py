@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from generators.backend import ScoreResult
-from generators.isar_scan import strip_comments
 from generators.parsing import format_subgoals, theorem_text
 from generators.prompt_templates import PromptTemplate, load_prompt
 from generators.roles import NOT_GIVEN
+from isabelle_env.syntax.scan import strip_comments
 
 
 class Scorer(Protocol):

@@ -13,7 +13,6 @@ import pytest
 
 from generators.backend import SamplingParams
 from generators.backends.config import backend_config, resolve_model_source
-from generators.isar_scan import strip_comments
 from generators.parsing import (
     format_subgoals,
     parse_proof,
@@ -25,6 +24,7 @@ from generators.parsing import (
 from generators.prompt_templates import PromptTemplate, available_prompts, load_prompt, parse_prompt_spec
 from generators.roles import Problem, Role, render_prompt
 from generators.samples import InputError, read_problems
+from isabelle_env.syntax.scan import strip_comments
 
 STATEMENT = (
     'theorem sum_diff:\n  fixes a b :: real\n  assumes h0: "a + b = 7"\n    and h1: "a - b = 1"\n  shows "a * b = 12"'
