@@ -189,6 +189,7 @@ class RunData:
     models: dict[str, Any]
     cost: Cost
     problems: dict[str, ProblemRecord]
+    checking: dict[str, Any] = field(default_factory=dict)  # the run's [checking] config (header, oracles, salvage)
 
     @property
     def solved_after(self) -> list[float]:
@@ -496,6 +497,7 @@ def load_run(store: RunStore, run_id: str) -> RunData:
         attempts_per_problem=int(search.get("attempts_per_problem") or 0)
         or max((p.attempts for p in problems.values()), default=0),
         code_version=run.get("code_version") or "",
+        checking=config.get("checking", {}) if isinstance(config, dict) else {},
         isabelle_version=run.get("isabelle_version") or "",
         models=_json_field(run.get("models"), {}) or {},
         cost=cost,
@@ -832,6 +834,11 @@ def to_json(report: Report) -> dict[str, Any]:
                 "models": run.models,
                 "code_version": run.code_version,
                 "isabelle_version": run.isabelle_version,
+                "checked_under": {
+                    key: run.checking[key]
+                    for key in ("imports", "allowed_oracles", "salvage_depth")
+                    if key in run.checking
+                },
                 "created": run.created,
                 **summary.to_json(),
             }

@@ -39,7 +39,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from isabelle_env.keywords import DIAG_KINDS, PROOF_KINDS, THEORY_KINDS, KeywordKind, KeywordTable, default_table
-from isabelle_env.syntax.candidates import Candidate, parse_candidate
+from isabelle_env.syntax.candidates import Candidate, CandidateKind, parse_candidate
 from isabelle_env.syntax.layout import Unit
 from isabelle_env.syntax.normalise import normalise_proof
 from isabelle_env.syntax.problems import ProblemTheory
@@ -437,7 +437,7 @@ class _Audit:
     # -- structure ----------------------------------------------------------------------------------------------
     def structure(self, problem: ProblemTheory, cand: Candidate, allow_aux: bool) -> None:
         lay = cand.layout
-        if cand.kind == "theory":
+        if cand.kind is CandidateKind.THEORY:
             self.header(problem, cand)
         after = list(lay.end.args) if lay.end is not None else []
         after += [t for c in lay.after_end for t in c.tokens]
@@ -447,13 +447,13 @@ class _Audit:
         for unit in lay.others:
             if unit not in preamble_units:
                 self.top_level(unit.head)
-        if lay.loose_proof and (lay.goals or cand.kind == "theory"):
+        if lay.loose_proof and (lay.goals or cand.kind is CandidateKind.THEORY):
             self.add(STRUCTURE, lay.loose_proof[0].line, "proof text outside any theorem")
         for cmd in lay.loose_proof + [c for g in lay.goals for c in g.proof]:
             self.proof_command(cmd)
         for g in lay.goals:
             self.modifiers(g.head)
-        if cand.kind == "proof":
+        if cand.kind is CandidateKind.PROOF:
             if cand.commands and cand.commands[0].name == "":
                 self.add(STRUCTURE, cand.commands[0].line, "text before the first proof command")
             return

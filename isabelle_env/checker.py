@@ -39,6 +39,7 @@ from isabelle_env.syntax.candidates import Candidate, find_sledgehammer, parse_c
 from isabelle_env.syntax.check_theory import CheckTheory, build_check_theory
 from isabelle_env.syntax.normalise import normalise_proof
 from isabelle_env.syntax.problems import ProblemTheory, parse_problem
+from isabelle_env.syntax.proof_tree import Closing
 from isabelle_env.syntax.spans import split_commands
 from isabelle_env.syntax.tokens import tokenize
 from isabelle_env.verdict import StepResult, Verdict, VerdictKind
@@ -295,10 +296,10 @@ class _CheckRun:
         props = {
             s.closing_span[0]: s.prop
             for s in self.candidate.steps
-            if s.closing_kind == "sledgehammer" and s.closing_span
+            if s.closing_kind is Closing.SLEDGEHAMMER and s.closing_span
         }
         root = self.candidate.root
-        if root.closing_kind == "sledgehammer" and root.closing_span:
+        if root.closing_kind is Closing.SLEDGEHAMMER and root.closing_span:
             props[root.closing_span[0]] = root.prop
         self.sites = [_Site(s.index, s.line, s.start, s.end, props.get(s.start)) for s in sites]
         self.broken_lines = []

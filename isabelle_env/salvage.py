@@ -21,12 +21,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from isabelle_env.syntax.candidates import Candidate
-from isabelle_env.syntax.proof_tree import Step
+from isabelle_env.syntax.proof_tree import Closing, Step
 
 __all__ = ["GAP", "Edit", "Replacement", "Rewrite", "coarsen", "gaps_for_errors"]
 
 GAP = "sledgehammer"
-_TERMINAL = frozenset({"by", ".", "..", "apply", "sorry", "oops"})
+_TERMINAL = frozenset({Closing.BY, Closing.DOT, Closing.DOTDOT, Closing.APPLY, Closing.SORRY, Closing.OOPS})
 
 
 @dataclass(frozen=True)
@@ -96,7 +96,7 @@ def _blocks(steps: Iterable[Step]) -> list[tuple[Step, Step]]:
     out = []
     for step in steps:
         for child in step.children:
-            if child.kind == "proof" and step.closing_kind == "proof":
+            if child.kind == "proof" and step.closing_kind is Closing.PROOF:
                 out.append((step, child))
     return out
 

@@ -196,7 +196,7 @@ def test_the_report_counts_how_proofs_were_obtained_and_what_oracles_they_rest_o
         result = invoke("r", "--out", str(out), "--store", str(tmp_path / "runs.sqlite"), "--no-plots")
     assert result.exit_code == 0, result.output
     run = json.loads((out / "summary.json").read_text())["runs"][0]
-    assert run["solved"] == 3
+    assert run["solved"] == 3 and run["checked_under"] == {}  # fill_run records no [checking] section
     assert run["solved_by_salvage"] == {"as_written": 1, "coarsened:1": 1, "gaps_filled": 1}
     assert run["resting_on_oracles"] == {"problems": 1, "by_oracle": {"holds_by_evaluation": 1}}
     rows = {r["problem_name"]: r for r in map(json.loads, (out / "problems.jsonl").read_text().splitlines())}
@@ -412,6 +412,9 @@ def test_a_report_of_two_real_runs(standin, tmp_path, ray_local):
     summary = json.loads((out / "summary.json").read_text())
     runs = {r["run_id"]: r for r in summary["runs"]}
     assert runs["hammer"]["solved"] == 7 and runs["list"]["solved"] == 5 and summary["union"]["solved"] == 10
+    checked_under = runs["hammer"]["checked_under"]
+    assert checked_under["imports"] == "benchmark" and checked_under["allowed_oracles"] == ["holds_by_evaluation"]
+    assert runs["hammer"]["solved_by_salvage"] == {"as_written": 7}
     assert runs["list"]["attempts_per_problem"] == 3 and runs["list"]["models"] == {"proof": "list"}
     for k in (1, 2, 3):
         for run_id in ("hammer", "list"):

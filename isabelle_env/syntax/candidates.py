@@ -5,15 +5,17 @@ from __future__ import annotations
 import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from isabelle_env.keywords import KeywordTable
 from isabelle_env.syntax.layout import Layout, header_parts, layout, span_text
-from isabelle_env.syntax.proof_tree import Step, StepParser, step_for
+from isabelle_env.syntax.proof_tree import Closing, Step, StepParser, step_for
 from isabelle_env.syntax.spans import Command, split_commands
 from isabelle_env.syntax.statements import Statement, parse_statement
 from isabelle_env.syntax.tokens import TheoryParseError, Token, TokenKind, tokenize
 
 __all__ = [
+    "CandidateKind",
     "AtpSpan",
     "AuxLemma",
     "Candidate",
@@ -69,12 +71,18 @@ class AuxLemma:
     end: int
 
 
+class CandidateKind(StrEnum):
+    THEORY = "theory"  # a whole theory, header to `end`
+    THEOREM = "theorem"  # a theorem with its proof (after auxiliary lemmas, if any)
+    PROOF = "proof"  # a proof body alone
+
+
 @dataclass
 class Candidate:
     """A candidate proof: a whole theory, a theorem (possibly after auxiliary lemmas) or a proof body."""
 
     text: str = field(repr=False)
-    kind: str  # "theory" | "theorem" | "proof"
+    kind: CandidateKind
     statement: str | None
     goal: Statement | None = field(repr=False)
     aux_lemmas: list[AuxLemma]
@@ -100,7 +108,7 @@ class Candidate:
     @property
     def sledgehammer_steps(self) -> list[Step]:
         """Goal steps closed by `sledgehammer`, in text order (each has `closing_span`)."""
-        return [s for s in self.steps if s.closing_kind == "sledgehammer"]
+        return [s for s in self.steps if s.closing_kind is Closing.SLEDGEHAMMER]
 
     @property
     def proof_line(self) -> int:
@@ -176,7 +184,10 @@ def parse_candidate(text: str, keywords: KeywordTable | None = None) -> Candidat
     if not cmds:
         raise TheoryParseError(1, "a theory, a theorem or a proof", "no text")
     lay = layout(cmds, keywords)
-    kind = "theory" if lay.header is not None else ("proof" if lay.loose_proof and not lay.goals else "theorem")
+    if lay.header is not None:
+        kind = CandidateKind.THEORY
+    else:
+        kind = CandidateKind.PROOF if lay.loose_proof and not lay.goals else CandidateKind.THEOREM
     theory_name = imports = None
     if lay.header is not None:
         name, imp = header_parts(lay.header)

@@ -11,17 +11,33 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from isabelle_env.keywords import KeywordKind
 from isabelle_env.syntax.spans import Command
 from isabelle_env.syntax.statements import label, props
 
-__all__ = ["ABORTS", "REFINEMENTS", "Step", "StepParser", "is_terminal", "step_for"]
+__all__ = ["ABORTS", "REFINEMENTS", "Closing", "Step", "StepParser", "is_terminal", "step_for"]
 
 #: what may stand between a goal and its proof (commands valid in `prove` mode)
 REFINEMENTS = frozenset({"using", "unfolding", "including", "supply"})
 #: the skip-proof closings: `sorry` (and its alias `\<proof>`) and `oops`
 ABORTS = frozenset({"sorry", "oops", "\\<proof>"})
+
+
+class Closing(StrEnum):
+    """How a step is closed (the value is the closing command, or the shape of a closing script/block)."""
+
+    BY = "by"
+    DOT = "."
+    DOTDOT = ".."
+    SLEDGEHAMMER = "sledgehammer"
+    SORRY = "sorry"
+    OOPS = "oops"
+    PROOF = "proof"  # a goal closed by a `proof ... qed` block
+    APPLY = "apply"  # an apply script (up to `done`, or a terminal `by`)
+    QED = "qed"  # a block closed by its `qed`
+    BRACE = "}"  # a `{ ... }` block
 
 
 def _is(cmd: Command | None, *kinds: KeywordKind) -> bool:
@@ -54,7 +70,7 @@ class Step:
     props: list[str] = field(default_factory=list)
     chain: str | None = None
     refinements: list[str] = field(default_factory=list)  # using/unfolding/... before the closing
-    closing_kind: str | None = None
+    closing_kind: Closing | None = None
     closing: str | None = None
     closing_span: tuple[int, int] | None = None
     children: list[Step] = field(default_factory=list)
@@ -114,7 +130,7 @@ class StepParser:
         return cmd
 
     def close(self, step: Step, kind: str, cmds: Sequence[Command]) -> None:
-        step.closing_kind = kind
+        step.closing_kind = Closing.SORRY if kind == "\\<proof>" else Closing(kind)  # `\<proof>` is `sorry`
         step.closing_span = (cmds[0].start, cmds[-1].end)
         step.closing = cmds[0].source[cmds[0].start : cmds[-1].end]
         step.end = max(step.end, cmds[-1].end)
@@ -132,7 +148,7 @@ class StepParser:
         elif _is(c, KeywordKind.PRF_BLOCK):
             block = self.block()
             step.children.append(block)
-            step.closing_kind, step.closing, step.end = "proof", block.text, block.end
+            step.closing_kind, step.closing, step.end = Closing.PROOF, block.text, block.end
             step.closing_span = (block.start, block.end)
         elif _is(c, KeywordKind.PRF_SCRIPT, KeywordKind.PRF_SCRIPT_GOAL, KeywordKind.PRF_SCRIPT_ASM_GOAL):
             self.apply_script(step)
