@@ -68,6 +68,41 @@ def address_of(server):
     return ServerAddress("127.0.0.1", server.port, server.behaviour.password)
 
 
+#: the toy problem the checker tests prove (the scripted prover judges its propositions)
+TOY_PROBLEM = """theory toy imports Main begin
+
+theorem toy:
+  fixes x :: nat
+  assumes h0: "x = 2"
+  shows "x + x = 4"
+  sorry
+
+end
+"""
+
+
+@pytest.fixture
+def checker_for(standin, tmp_path):
+    """Factory: `checker_for(prover, config, cache=False, **behaviour)` -> (ProofChecker, stand-in server), on a pool
+    of one session over a stand-in that judges theories with `prover`; every pool is closed after the test."""
+    from isabelle_env.check_cache import CheckCache
+    from isabelle_env.checker import CheckerConfig, ProofChecker
+    from isabelle_env.session_pool import SessionPool, SessionPoolConfig
+
+    pools: list[SessionPool] = []
+
+    def make(prover, config: CheckerConfig | None = None, cache: bool = False, **behaviour):
+        server = standin(rename_theories=True, choose_transcript=prover, **behaviour)
+        pool = SessionPool(address_of(server), SessionPoolConfig(size=1, check_timeout=30, cancel_grace=1)).start()
+        pools.append(pool)
+        store = CheckCache(tmp_path / "cache.sqlite") if cache else None
+        return ProofChecker(pool, config, cache=store), server
+
+    yield make
+    for pool in pools:
+        pool.close()
+
+
 @pytest.fixture
 def fake_isabelle(tmp_path, transcripts, monkeypatch):
     """An installation whose `isabelle` is the stand-in (tests/fake_isabelle.py); returns its home."""

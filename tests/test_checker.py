@@ -7,24 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from isabelle_env.check_cache import CheckCache
 from isabelle_env.checker import CheckerConfig, ProofChecker
 from isabelle_env.session_pool import SessionPool, SessionPoolConfig
 from isabelle_env.verdict import VerdictKind
-from tests.conftest import address_of
+from tests.conftest import TOY_PROBLEM, address_of
 from tests.isabelle_standin import HANG
 from tests.scripted_prover import ScriptedProver
 
-PROBLEM = """theory toy imports Main begin
-
-theorem toy:
-  fixes x :: nat
-  assumes h0: "x = 2"
-  shows "x + x = 4"
-  sorry
-
-end
-"""
+PROBLEM = TOY_PROBLEM
 
 SKETCH = """proof -
   (* x is two *)
@@ -42,19 +32,13 @@ AS_WRITTEN = dataclasses.replace(FAST, salvage_depth=0)
 
 
 @pytest.fixture
-def checker_for(standin, tmp_path):
-    pools: list[SessionPool] = []
+def checker_for(checker_for):
+    """The shared factory, with FAST as the default config."""
 
     def make(prover: ScriptedProver, config: CheckerConfig = FAST, cache: bool = False, **behaviour):
-        server = standin(rename_theories=True, choose_transcript=prover, **behaviour)
-        pool = SessionPool(address_of(server), SessionPoolConfig(size=1, check_timeout=30, cancel_grace=1)).start()
-        pools.append(pool)
-        store = CheckCache(tmp_path / "cache.sqlite") if cache else None
-        return ProofChecker(pool, config, cache=store), server
+        return checker_for(prover, config, cache, **behaviour)
 
-    yield make
-    for pool in pools:
-        pool.close()
+    return make
 
 
 def use_theories_calls(server) -> list[list[str]]:

@@ -16,22 +16,12 @@ from isabelle_env.audit import AuditReport
 from isabelle_env.checker import CheckerConfig, ProofChecker
 from isabelle_env.oracles import read_oracles
 from isabelle_env.protocol import NodeResult
-from isabelle_env.session_pool import SessionPool, SessionPoolConfig
 from isabelle_env.verdict import Verdict, VerdictKind
-from tests.conftest import address_of
+from tests.conftest import TOY_PROBLEM
 from tests.isabelle_standin import real_kernel_replies
 from tests.scripted_prover import ScriptedProver
 
-PROBLEM = """theory toy imports Main begin
-
-theorem toy:
-  fixes x :: nat
-  assumes h0: "x = 2"
-  shows "x + x = 4"
-  sorry
-
-end
-"""
+PROBLEM = TOY_PROBLEM
 FAST = CheckerConfig(tactic_timeout=2, round_overhead=1, sledgehammer_timeout=2, final_timeout=5, proof_timeout=30)
 
 
@@ -53,18 +43,11 @@ def test_the_real_kernel_reports_no_oracle_for_simp_evaluation_for_eval_and_skip
 
 
 @pytest.fixture
-def checker_for(standin):
-    pools: list[SessionPool] = []
-
+def checker_for(checker_for):
     def make(prover: ScriptedProver, config: CheckerConfig = FAST) -> ProofChecker:
-        server = standin(rename_theories=True, choose_transcript=prover)
-        pool = SessionPool(address_of(server), SessionPoolConfig(size=1, check_timeout=30, cancel_grace=1)).start()
-        pools.append(pool)
-        return ProofChecker(pool, config)
+        return checker_for(prover, config)[0]
 
-    yield make
-    for pool in pools:
-        pool.close()
+    return make
 
 
 def test_a_sorried_theorem_that_isabelle_accepts_is_not_proved(checker_for, monkeypatch):

@@ -12,6 +12,7 @@ from agent.cli import app
 from isabelle_env.server import IsabelleServer
 from isabelle_env.session_pool import SessionPool, SessionPoolConfig
 from isabelle_env.theory_check import check_theory_files
+from tests.conftest import TOY_PROBLEM
 from tests.supervision import remaining
 
 pytestmark = pytest.mark.isabelle
@@ -50,16 +51,7 @@ def test_real_server_accepts_sorry_and_only_the_oracle_report_tells(real_isabell
     assert theory["errors"] == []
 
 
-TOY = """theory toy imports Main begin
-
-theorem toy:
-  fixes x :: nat
-  assumes h0: "x = 2"
-  shows "x + x = 4"
-  sorry
-
-end
-"""
+TOY = TOY_PROBLEM
 
 
 def test_real_verify_proved_failing_and_sledgehammer(real_isabelle):

@@ -13,39 +13,22 @@ import pytest
 
 from isabelle_env.checker import CheckerConfig, ProofChecker
 from isabelle_env.salvage import Edit, Rewrite, coarsen, gaps_for_errors
-from isabelle_env.session_pool import SessionPool, SessionPoolConfig
 from isabelle_env.theory_text import parse_candidate
 from isabelle_env.verdict import VerdictKind
-from tests.conftest import address_of
+from tests.conftest import TOY_PROBLEM
 from tests.scripted_prover import ScriptedProver
 
-PROBLEM = """theory toy imports Main begin
-
-theorem toy:
-  fixes x :: nat
-  assumes h0: "x = 2"
-  shows "x + x = 4"
-  sorry
-
-end
-"""
+PROBLEM = TOY_PROBLEM
 FAST = CheckerConfig(tactic_timeout=2, round_overhead=1, sledgehammer_timeout=2, final_timeout=5, proof_timeout=60)
 TACTICS = dataclasses.replace(FAST, try0=False, tactics=("by simp", "by auto"), sledgehammer=False)
 
 
 @pytest.fixture
-def checker_for(standin):
-    pools: list[SessionPool] = []
+def checker_for(checker_for):
+    def make(prover: ScriptedProver, config: CheckerConfig = TACTICS) -> ProofChecker:
+        return checker_for(prover, config)[0]
 
-    def make(prover: ScriptedProver, config: CheckerConfig = TACTICS):
-        server = standin(rename_theories=True, choose_transcript=prover)
-        pool = SessionPool(address_of(server), SessionPoolConfig(size=1, check_timeout=30, cancel_grace=1)).start()
-        pools.append(pool)
-        return ProofChecker(pool, config)
-
-    yield make
-    for pool in pools:
-        pool.close()
+    return make
 
 
 def test_one_failing_by_becomes_a_gap_and_is_filled(checker_for):

@@ -171,22 +171,13 @@ def run_isabelle(params: IsabelleParams, *, address: Any = None, workdir: Path |
     """The whole benchmark; `address` (a ServerAddress) to use a running server instead of an installation."""
     import tempfile
 
-    from isabelle_env.errors import IsabelleNotFoundError
-    from isabelle_env.installation import find_isabelle
-    from isabelle_env.session_select import select_session
-
-    installation = None
-    if address is None:
-        try:
-            installation = find_isabelle(params.isabelle)
-        except IsabelleNotFoundError as exc:
-            reason = f"skipped: this benchmark needs a real Isabelle (or --isabelle-server HOST:PORT). {exc}"
-            return skipped("isabelle", asdict(params), reason)
+    target = find_target(params.isabelle, address)
+    if isinstance(target, str):
+        return skipped("isabelle", asdict(params), target)
+    installation = target
     if params.data is None:
         raise ValueError("no miniF2F data: pass --data PATH (a miniF2F checkout) or set SUBGOALXL_DATA")
-    choice = select_session(BENCH_IMPORTS, params.session, isabelle=params.isabelle, server=address)
-    if choice.missing and not choice.overridden:
-        raise ValueError(f"{choice.notice()}; or pass --session NAME to measure in it anyway")
+    choice = bench_session(params.session, params.isabelle, address)
     problems = shipped_proofs(params.data, params.proofs, all_imports=params.all_imports, holds=_holds(choice))
     cases = dsp_cases(params.dsp_proofs, params.dsp) if params.dsp_proofs else []
     with tempfile.TemporaryDirectory(prefix="subgoalxl-bench-", dir=workdir) as folder:
@@ -225,6 +216,29 @@ def run_isabelle(params: IsabelleParams, *, address: Any = None, workdir: Path |
         session_rss_mb=[round(m[1], 1) for m in memory],
         session_rss_slope_mb_per_100_checks=round(slope(xs, [m[1] for m in memory]), 3) if memory else None,
     )
+
+
+def find_target(isabelle: str | None, address: Any) -> Any:
+    """The installation to start a server from (None with a running server's `address`), or why there is none."""
+    from isabelle_env.errors import IsabelleNotFoundError
+    from isabelle_env.installation import find_isabelle
+
+    if address is not None:
+        return None
+    try:
+        return find_isabelle(isabelle)
+    except IsabelleNotFoundError as exc:
+        return f"skipped: this benchmark needs a real Isabelle (or --isabelle-server HOST:PORT). {exc}"
+
+
+def bench_session(session: str | None, isabelle: str | None, address: Any) -> Any:
+    """The session whose heap holds BENCH_IMPORTS (or `session`); refuses one that lacks them unless named."""
+    from isabelle_env.session_select import select_session
+
+    choice = select_session(BENCH_IMPORTS, session, isabelle=isabelle, server=address)
+    if choice.missing and not choice.overridden:
+        raise ValueError(f"{choice.notice()}; or pass --session NAME to measure in it anyway")
+    return choice
 
 
 def _holds(choice: Any) -> frozenset[str] | None:

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from benchmarks.perf.common import result, skipped
-from benchmarks.perf.isabelle import BENCH_IMPORTS, read_dsp_proofs
+from benchmarks.perf.isabelle import BENCH_IMPORTS, bench_session, find_target, read_dsp_proofs
 
 BROKEN = "by (simp only:)"
 
@@ -77,27 +77,19 @@ def run_salvage(params: SalvageParams, *, address: Any = None) -> dict[str, Any]
     import contextlib
 
     from isabelle_env.checker import CheckerConfig, ProofChecker
-    from isabelle_env.errors import IsabelleNotFoundError
-    from isabelle_env.installation import find_isabelle
     from isabelle_env.server import IsabelleServer
     from isabelle_env.session_pool import SessionPool, SessionPoolConfig
-    from isabelle_env.session_select import select_session
 
-    installation = None
-    if address is None:
-        try:
-            installation = find_isabelle(params.isabelle)
-        except IsabelleNotFoundError as exc:
-            reason = f"skipped: this benchmark needs a real Isabelle (or --isabelle-server HOST:PORT). {exc}"
-            return skipped("salvage", asdict(params), reason)
+    target = find_target(params.isabelle, address)
+    if isinstance(target, str):
+        return skipped("salvage", asdict(params), target)
+    installation = target
     if params.dsp_proofs is None:
         raise ValueError("no DSP proofs: pass --dsp-proofs PATH (shared/datasets/dsp/results/human_100_proofs...)")
     if params.depth < 2:
         raise ValueError(f"--depth {params.depth}: the coarsening mode needs salvage_depth 2 or more")
     proofs = broken_proofs(params.dsp_proofs, params.limit, params.broken)
-    choice = select_session(BENCH_IMPORTS, params.session, isabelle=params.isabelle, server=address)
-    if choice.missing and not choice.overridden:
-        raise ValueError(f"{choice.notice()}; or pass --session NAME to measure in it anyway")
+    choice = bench_session(params.session, params.isabelle, address)
     pool_config = SessionPoolConfig(
         session=choice.session, size=1, dirs=choice.dirs, check_timeout=params.proof_timeout + 60
     )
