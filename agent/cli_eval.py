@@ -15,7 +15,9 @@ from agent.cli_common import (
     JsonOpt,
     PasswordOpt,
     ServerOpt,
+    Terminated,
     fail,
+    interrupted_code,
     server_address,
 )
 
@@ -50,11 +52,14 @@ def _load(config: Path | None, overrides: dict) -> RunConfig:
         raise fail(str(exc)) from None
 
 
-def _store(path: Path | None) -> RunStore:
-    from agent.store import RunStore
+def _store(path: Path | None, *, read_only: bool = False) -> RunStore:
+    from agent.store import RunStore, StoreError
     from isabelle_env.user_dirs import data_dir
 
-    return RunStore(path or data_dir() / "runs.sqlite")
+    try:
+        return RunStore(path or data_dir() / "runs.sqlite", read_only=read_only)
+    except StoreError as exc:
+        raise fail(str(exc)) from None
 
 
 def _isabelle_preflight(cfg: RunConfig, server: object, ray_address: str | None) -> None:
@@ -84,7 +89,7 @@ def _run(
     from agent.progress import live_progress
     from agent.run import RunError, new_run_id, run_search
     from agent.search import SearchAborted
-    from agent.store import StoreError
+    from agent.store import RunRefused, StoreError
     from isabelle_env.errors import IsabelleError
 
     _isabelle_preflight(cfg, server, ray_address)
@@ -103,13 +108,16 @@ def _run(
                 ray_address=ray_address,
                 on_progress=on_progress,
             )
+    except RunRefused as exc:  # refused before anything started: the message says what to do, and only that
+        raise fail(str(exc)) from None
     except (RunError, SearchAborted, StoreError, IsabelleError) as exc:
         started = store.run(run_id) is not None
         hint = f" (finished work is kept; resume with --run-id {run_id})" if started else ""
         raise fail(f"{exc}{hint}") from None
-    except KeyboardInterrupt:
-        typer.echo(f"interrupted; resume with --run-id {run_id}", err=True)
-        raise typer.Exit(130) from None
+    except KeyboardInterrupt as exc:
+        what = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
+        typer.echo(f"{what}; finished work is kept; resume with --run-id {run_id}", err=True)
+        raise typer.Exit(interrupted_code(exc)) from None
     finally:
         store.close()
     return run_id, stats
@@ -190,7 +198,7 @@ def eval_command(
 
 
 def _solved_names(store_path: Path | None, run_id: str) -> list[str]:
-    store = _store(store_path)
+    store = _store(store_path, read_only=True)
     try:
         return sorted(store.solutions(run_id))
     finally:
@@ -228,7 +236,7 @@ def prove(
     cfg = _load(config, _overrides(prover, isabelle, isabelle_server, attempts_per_problem=attempts))
     meta = RunMeta("prove", "", f"{problem.name}")
     run_id, stats = _run([problem], meta, cfg, None, store, address, ray_address, True, problem.name)
-    store_obj = _store(store)
+    store_obj = _store(store, read_only=True)
     try:
         proof = store_obj.solutions(run_id).get(problem.name)
     finally:

@@ -12,7 +12,18 @@ from typing import Annotated, Any
 
 import typer
 
-from agent.cli_common import EXIT_FAILED, EXIT_OK, IsabelleOpt, JsonOpt, PasswordOpt, ServerOpt, fail, server_address
+from agent.cli_common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    IsabelleOpt,
+    JsonOpt,
+    PasswordOpt,
+    ServerOpt,
+    Terminated,
+    fail,
+    interrupted_code,
+    server_address,
+)
 
 StoreOpt = Annotated[
     Path | None, typer.Option("--store", help="the run store (SQLite); default: loop.store, else DATA_DIR/runs.sqlite")
@@ -106,9 +117,10 @@ def iterate(
                 loop.run()
     except (*expected, LibraryError) as exc:
         raise fail(f"{exc} (finished steps are kept; rerun the same command to resume)") from None
-    except KeyboardInterrupt:
-        typer.echo(f"interrupted; rerun the same command to resume loop {loop.loop_id}", err=True)
-        raise typer.Exit(130) from None
+    except KeyboardInterrupt as exc:
+        what = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
+        typer.echo(f"{what}; rerun the same command to resume loop {loop.loop_id}", err=True)
+        raise typer.Exit(interrupted_code(exc)) from None
     finally:
         loop.close()
     curve = round_curve(loop.store_path, loop.loop_id)

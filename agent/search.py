@@ -459,7 +459,10 @@ class ProofSearch:
             and proposal.repair_round < self.config.search.repair_rounds
             and not state.closed
         )
-        self._record(proposal, status="checked", proof_hash=digest, verdict=verdict, final=int(not repair))
+        solved = verdict["kind"] == "proved" and not state.solved
+        self._record(
+            proposal, status="checked", proof_hash=digest, verdict=verdict, final=int(not repair), solved=solved
+        )
         self.stats.checked += 1
         if repair:
             self._repairs.append(
@@ -467,13 +470,22 @@ class ProofSearch:
                     proposal.problem, proposal.attempt_index, proposal.repair_round + 1, proposal.candidate, verdict
                 )
             )
-        if verdict["kind"] == "proved" and not state.solved:
-            self._solved(state, proposal, verdict)
+        if solved:
+            self._solved(state)
 
     def _record(
-        self, proposal: Proposal, *, status: str, verdict: dict[str, Any] | None = None, final: int = 1, **extra: Any
+        self,
+        proposal: Proposal,
+        *,
+        status: str,
+        verdict: dict[str, Any] | None = None,
+        final: int = 1,
+        solved: bool = False,
+        **extra: Any,
     ) -> None:
-        """One attempt row; an attempt is done (and counted) with its final row, after its last repair."""
+        """One attempt row; an attempt is done (and counted) with its final row, after its last repair.
+
+        `solved`: its proof is the problem's solution, written with the row in one transaction."""
         state = self.states[proposal.problem]
         if final:
             state.finished += 1
@@ -503,14 +515,12 @@ class ProofSearch:
                 check_s=verdict.get("timings", {}).get("total"),
                 worker=verdict.get("worker"),
             )
-        self.store.record_attempt(self.run_id, row)
+        self.store.record_attempt(self.run_id, row, solved=solved)
 
-    def _solved(self, state: ProblemState, proposal: Proposal, verdict: dict[str, Any]) -> None:
+    def _solved(self, state: ProblemState) -> None:
         state.solved = state.closed = True
         state.status = "proved"
         self.stats.solved += 1
-        self.store.record_solution(self.run_id, state.problem.name, proposal.attempt_index, verdict["final_proof"])
-        self.store.set_problem(self.run_id, state.problem.name, status="proved", solved_at=time.time())
         self._stop_problem(state)
 
     def _stop_problem(self, state: ProblemState) -> None:
