@@ -94,8 +94,16 @@ def _run(
 
     _isabelle_preflight(cfg, server, ray_address)
     run_id = run_id or new_run_id(meta, cfg.search.prover)
-    typer.echo(f"run {run_id}: {len(problems)} problems, prover {cfg.search.prover}", err=True)
     store = _store(store_path)
+    try:  # refusals come before anything starts, and alone (`run_search` holds the lease from here on)
+        store.check_resumable(
+            run_id, {"benchmark": meta.benchmark, "split": meta.split, "fingerprint": meta.fingerprint}
+        )
+        store.acquire_lease(run_id)
+    except StoreError as exc:
+        store.close()
+        raise fail(str(exc)) from None
+    typer.echo(f"run {run_id}: {len(problems)} problems, prover {cfg.search.prover}", err=True)
     try:
         with live_progress(title, enabled=not as_json) as on_progress:
             stats = run_search(
