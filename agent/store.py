@@ -170,12 +170,14 @@ def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-def _open_failure(path: Path, exc: BaseException, read_only: bool) -> StoreError:
+def store_open_error(path: Path, exc: BaseException, read_only: bool) -> StoreError:
     """One line naming the store, what is wrong with it and what to do."""
     code = getattr(exc, "sqlite_errorname", "") or ""
     number = getattr(exc, "errno", None)
     text = str(exc.strerror if isinstance(exc, OSError) and exc.strerror else exc)
     other = "pass --store PATH to the run store's file (a new path starts a new store)"
+    if path.is_dir():
+        return StoreError(f"the run store {path} is a folder, not a file: pass --store {path / 'runs.sqlite'}")
     if code.startswith("SQLITE_NOTADB") or code.startswith("SQLITE_CORRUPT"):
         return StoreError(f"{path} is not a run store (SQLite: {text}): {other}")
     if code.startswith("SQLITE_FULL") or number == errno.ENOSPC:
@@ -205,9 +207,7 @@ class RunStore:
         self._held: dict[str, run_lease.RunLease] = {}  # run id -> this store's lease on it
         self._closed = False
         if self.path.is_dir():
-            raise StoreError(
-                f"the run store {self.path} is a folder, not a file: pass --store {self.path / 'runs.sqlite'}"
-            )
+            raise store_open_error(self.path, IsADirectoryError(21, "is a folder"), read_only)
         try:
             if read_only:
                 self._db = self._connect_read_only()
@@ -216,7 +216,7 @@ class RunStore:
                 self._db = self._connect()
                 self._create_schema()
         except (sqlite3.Error, OSError) as exc:
-            raise _open_failure(self.path, exc, read_only) from None
+            raise store_open_error(self.path, exc, read_only) from None
         self._error: BaseException | None = None
         if read_only:
             return
@@ -419,7 +419,7 @@ class RunStore:
         except run_lease.LeaseHeld as exc:
             raise RunRefused(str(exc)) from None
         except sqlite3.Error as exc:
-            raise _open_failure(self.path, exc, False) from None
+            raise store_open_error(self.path, exc, False) from None
         self._held[run_id] = lease
         return lease
 

@@ -211,6 +211,12 @@ def test_every_store_that_cannot_be_opened_gets_one_line_and_exit_2(tmp_path, da
     one_line_error(eval_with_store(text, data), f"{text} is not a run store", "--store PATH")
     report = CliRunner().invoke(app, ["report", "r", "--out", str(tmp_path / "out"), "--store", str(text)])
     one_line_error(report, f"{text} is not a run store")
+    for command in (["iterate-report", "loop"], ["iterate-experts", "loop", "--out", str(tmp_path / "e.toml")]):
+        one_line_error(CliRunner().invoke(app, [*command, "--store", str(text)]), f"{text} is not a run store")
+    from expert_iteration.state import IterationStore
+
+    with pytest.raises(StoreError, match=f"the run store {folder} is a folder"):
+        IterationStore(folder)
     empty = tmp_path / "other.sqlite"
     sqlite3.connect(empty).execute("create table t (x)").connection.close()
     report = CliRunner().invoke(app, ["report", "r", "--out", str(tmp_path / "out"), "--store", str(empty)])
