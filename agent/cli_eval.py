@@ -116,7 +116,7 @@ def _run(
                 ray_address=ray_address,
                 on_progress=on_progress,
             )
-    except RunRefused as exc:  # refused before anything started: the message says what to do, and only that
+    except RunRefused as exc:  # another driver holds it or took it over: the message is the whole answer
         raise fail(str(exc)) from None
     except (RunError, SearchAborted, StoreError, IsabelleError) as exc:
         started = store.run(run_id) is not None

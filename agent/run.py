@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import os
 import signal
@@ -74,6 +75,7 @@ def init_ray(address: str | None) -> None:
 
     if ray.is_initialized():
         return
+    address = address or os.environ.get("RAY_ADDRESS")  # ray.init() would join that cluster anyway
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.getsignal(signal.SIGTERM) if main_thread else None
     try:
@@ -98,9 +100,12 @@ def _announce_session() -> None:
     try:
         from ray._private import worker
 
-        ray_reaper.announce(worker._global_node.get_session_dir_path())
-    except (AttributeError, ImportError, OSError):  # a Ray without this private path: the folder stays
-        pass
+        session = worker._global_node.get_session_dir_path()
+    except (AttributeError, ImportError):  # a Ray without this private path: the folder stays
+        return
+    if session.endswith(f"_{os.getpid()}"):  # Ray names a session after the process that started it: ours
+        with contextlib.suppress(OSError):
+            ray_reaper.announce(session)
 
 
 def start_checkers(config: RunConfig, server: ServerAddress | None, cache_path: str | None = None) -> CheckDispatcher:

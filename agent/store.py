@@ -207,7 +207,7 @@ class RunStore:
         self._held: dict[str, run_lease.RunLease] = {}  # run id -> this store's lease on it
         self._closed = False
         if self.path.is_dir():
-            raise store_open_error(self.path, IsADirectoryError(21, "is a folder"), read_only)
+            raise store_open_error(self.path, IsADirectoryError(errno.EISDIR, "is a folder"), read_only)
         try:
             if read_only:
                 self._db = self._connect_read_only()
@@ -223,7 +223,6 @@ class RunStore:
         self._queue: queue.SimpleQueue[tuple[str, Any] | None] = queue.SimpleQueue()
         self._batch_size = batch_size
         self._flush_interval = flush_interval
-        self._error: BaseException | None = None
         self._writer = threading.Thread(target=self._write_loop, name="run-store-writer", daemon=True)
         self._writer.start()
 
@@ -241,23 +240,27 @@ class RunStore:
                 f"no run store at {self.path}: pass --store PATH (the file `subgoalxl eval --store` wrote)"
             )
         uri = self.path.resolve().as_uri()
-        for query in ("?mode=ro", "?mode=ro&immutable=1"):
-            conn = sqlite3.connect(uri + query, uri=True, check_same_thread=False, timeout=60, isolation_level=None)
-            try:
-                tables = {r[0] for r in conn.execute("select name from sqlite_master where type = 'table'")}
-            except sqlite3.OperationalError as exc:
-                conn.close()
-                if getattr(exc, "sqlite_errorname", "").startswith("SQLITE_CANTOPEN") and "immutable" not in query:
-                    continue
+        try:
+            return self._read_only_db(uri + "?mode=ro")
+        except sqlite3.OperationalError as exc:
+            if not getattr(exc, "sqlite_errorname", "").startswith("SQLITE_CANTOPEN"):
                 raise
-            if "runs" not in tables:
-                conn.close()
-                raise StoreError(
-                    f"{self.path} is not a run store (an SQLite file without the run tables): pass --store PATH "
-                    "to the file `subgoalxl eval --store` wrote"
-                )
-            return sqlite_utils.Database(conn)
-        raise AssertionError("unreachable")  # pragma: no cover
+        return self._read_only_db(uri + "?mode=ro&immutable=1")
+
+    def _read_only_db(self, uri: str) -> sqlite_utils.Database:
+        conn = sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=60, isolation_level=None)
+        try:
+            tables = {r[0] for r in conn.execute("select name from sqlite_master where type = 'table'")}
+        except sqlite3.Error:
+            conn.close()
+            raise
+        if "runs" not in tables:
+            conn.close()
+            raise StoreError(
+                f"{self.path} is not a run store (an SQLite file without the run tables): pass --store PATH "
+                "to the file `subgoalxl eval --store` wrote"
+            )
+        return sqlite_utils.Database(conn)
 
     def _create_schema(self) -> None:
         for name, (columns, pk, uniques) in _TABLES.items():

@@ -13,6 +13,7 @@ The agent's own tables (runs, attempts, ...) live in the same file and are writt
 
 from __future__ import annotations
 
+import errno
 import json
 import sqlite3
 import threading
@@ -169,7 +170,7 @@ class IterationStore:
 
     def _open(self) -> None:
         if self.path.is_dir():
-            raise IsADirectoryError(21, "is a folder", str(self.path))
+            raise IsADirectoryError(errno.EISDIR, "is a folder", str(self.path))
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(str(self.path), timeout=60, isolation_level=None, check_same_thread=False)
         self.db = sqlite_utils.Database(conn)

@@ -139,7 +139,7 @@ def test_two_drivers_on_one_run_id_the_second_is_refused_and_a_stale_lease_is_ta
     slow, run_files, tmp_path, ray_local
 ):
     store_path = run_files[2]
-    first = local_driver(slow, run_files, tmp_path, "shared", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    first = local_driver(slow, run_files, tmp_path, "shared", stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         wait_for_attempts(first, store_path, "shared", 1)
         env = {"SUBGOALXL_ISABELLE_PASSWORD": slow.behaviour.password}
