@@ -25,6 +25,7 @@ from typing import Any
 import sqlite_utils
 
 from agent import run_lease
+from isabelle_env.sqlite_setup import when_settled
 
 SCHEMA_VERSION = 1
 _POLL_S = 0.005  # how often the writer looks for more rows while a batch fills (a flush waits at most this)
@@ -213,8 +214,8 @@ class RunStore:
                 self._db = self._connect_read_only()
             else:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._db = self._connect()
-                self._create_schema()
+                self._db = when_settled(self._connect)  # another driver may be creating the same store now
+                when_settled(self._create_schema)
         except (sqlite3.Error, OSError) as exc:
             raise store_open_error(self.path, exc, read_only) from None
         self._error: BaseException | None = None
@@ -273,7 +274,7 @@ class RunStore:
         self._db.table("samples").create_index(["run_id", "problem"], if_not_exists=True)
         meta = self._db.table("meta")
         if not meta.exists():
-            meta.insert({"key": "schema_version", "value": str(SCHEMA_VERSION)}, pk="key")
+            meta.insert({"key": "schema_version", "value": str(SCHEMA_VERSION)}, pk="key", ignore=True)
 
     # ------------------------------------------------------------------ writer thread
     def _write_loop(self) -> None:

@@ -272,3 +272,48 @@ def test_a_run_on_another_problem_set_is_refused_before_anything_starts(tmp_path
     assert time.monotonic() - started < 10
     with RunStore(store, read_only=True) as run_store:
         assert run_store.lease_holder("old") is None  # refused before the lease was taken
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Several processes creating one new file at the same moment
+
+
+def test_set_up_steps_are_retried_while_another_process_sets_up_the_same_file():
+    from isabelle_env.sqlite_setup import when_settled
+
+    calls = []
+
+    def racing():
+        calls.append(1)
+        if len(calls) < 3:
+            raise sqlite3.OperationalError("database is locked" if len(calls) == 1 else "table runs already exists")
+        return "done"
+
+    assert when_settled(racing) == "done" and len(calls) == 3
+    with pytest.raises(sqlite3.OperationalError, match="no such table"):  # not a race: raised at once
+        when_settled(lambda: (_ for _ in ()).throw(sqlite3.OperationalError("no such table: x")))
+    with pytest.raises(sqlite3.OperationalError, match="locked"):  # a race that never ends: raised in time
+        when_settled(lambda: (_ for _ in ()).throw(sqlite3.OperationalError("database is locked")), timeout=0.2)
+
+
+OPEN_AT = """
+import sys, time
+kind, path, at = sys.argv[1], sys.argv[2], float(sys.argv[3])
+from agent.store import RunStore
+from isabelle_env.check_cache import CheckCache
+time.sleep(max(0.0, at - time.time()))
+RunStore(path).close() if kind == "store" else CheckCache(path)._db.conn.close()
+"""
+
+
+def test_drivers_and_checkers_opening_one_new_file_together_all_succeed(tmp_path):
+    for round_ in range(4):
+        kind = "store" if round_ % 2 else "cache"
+        at = time.time() + 2.0  # the processes start (imports) first, then open the file together
+        path = str(tmp_path / f"{kind}{round_}.sqlite")
+        openers = [
+            subprocess.Popen([sys.executable, "-c", OPEN_AT, kind, path, str(at)], stderr=subprocess.PIPE, text=True)
+            for _ in range(4)
+        ]
+        errors = [p.communicate(timeout=60)[1] for p in openers]
+        assert [p.returncode for p in openers] == [0] * 4, errors
