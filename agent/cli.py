@@ -23,7 +23,9 @@ app = typer.Typer(
 from agent.cli_common import (  # noqa: E402 - the app is created first
     EXIT_FAILED,
     EXIT_INFRA,
+    EXIT_INTERRUPTED,
     EXIT_OK,
+    EXIT_TERMINATED,
     IsabelleOpt,
     JsonOpt,
     PasswordOpt,
@@ -33,6 +35,7 @@ from agent.cli_common import (  # noqa: E402 - the app is created first
     fail,
     interrupted_code,
     server_address,
+    sigterm_received,
     stop_on_sigterm,
 )
 
@@ -258,3 +261,8 @@ def main() -> None:
         what = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
         typer.echo(f"{what}; everything started was stopped", err=True)
         sys.exit(interrupted_code(exc))
+    except SystemExit as exc:  # typer ends a command that did not catch Ctrl-C (or SIGTERM) with a silent 130
+        if exc.code == EXIT_INTERRUPTED and sigterm_received():
+            typer.echo("terminated (SIGTERM); everything started was stopped", err=True)
+            sys.exit(EXIT_TERMINATED)
+        raise

@@ -40,9 +40,19 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM arrived: everything that cleans up after Ctrl-C runs for it too; the exit code is 143."""
 
 
+_sigterm_received = False
+
+
 def _on_sigterm(signum: int, frame: object) -> None:
+    global _sigterm_received
+    _sigterm_received = True
     signal.signal(signal.SIGTERM, signal.SIG_IGN)  # one clean stop: a second SIGTERM does not cut it short
     raise Terminated()
+
+
+def sigterm_received() -> bool:
+    """Whether this process was sent SIGTERM (typer turns the `Terminated` it raised into a plain exit 130)."""
+    return _sigterm_received
 
 
 def stop_on_sigterm() -> None:

@@ -70,6 +70,14 @@ def test_a_second_driver_is_refused_naming_the_owner_until_the_first_lets_go(tmp
         assert second.acquire_lease("r").taken_over is None  # free: acquired, nothing taken over
 
 
+def test_the_lease_names_the_command_without_its_password(tmp_path, monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["/venv/bin/subgoalxl", "eval", "--password", "s3cret", "--run-id", "r"])
+    with RunStore(tmp_path / "runs.sqlite") as store:
+        store.acquire_lease("r")
+        holder = store.lease_holder("r")
+    assert holder.command == "subgoalxl eval --password *** --run-id r" and "s3cret" not in holder.describe(0)
+
+
 def test_a_stale_lease_is_taken_over_and_a_live_one_is_not(tmp_path):
     path = tmp_path / "runs.sqlite"
     RunStore(path).close()
