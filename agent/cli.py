@@ -23,15 +23,21 @@ app = typer.Typer(
 from agent.cli_common import (  # noqa: E402 - the app is created first
     EXIT_FAILED,
     EXIT_INFRA,
+    EXIT_INTERRUPTED,
     EXIT_OK,
+    EXIT_TERMINATED,
     IsabelleOpt,
     JsonOpt,
     PasswordOpt,
     ServerOpt,
     SessionDirOpt,
     SessionOpt,
+    Terminated,
     fail,
+    interrupted_code,
     server_address,
+    sigterm_received,
+    stop_on_sigterm,
 )
 
 
@@ -144,23 +150,31 @@ CandidateArg = Annotated[
 
 
 def _read_problem(path: Path) -> ProblemTheory:
+    from isabelle_env.text_files import TextFileError, read_text_file
     from isabelle_env.theory_text import TheoryParseError, parse_problem
 
     if not path.is_file():
         raise fail(f"problem file {path} does not exist")
     try:
-        return parse_problem(path.read_text(encoding="utf-8"))
+        return parse_problem(read_text_file(path, "problem file"))
+    except TextFileError as exc:
+        raise fail(str(exc)) from None
     except TheoryParseError as exc:
         raise fail(f"{path} is not a problem theory: {exc}") from None
 
 
 def _read_candidate(spec: str) -> str:
-    if spec == "-":
-        return sys.stdin.read()
-    path = Path(spec)
-    if not path.is_file():
-        raise fail(f"candidate file {path} does not exist (give a path, or - to read stdin)")
-    return path.read_text(encoding="utf-8")
+    from isabelle_env.text_files import TextFileError, decode_utf8, read_text_file
+
+    try:
+        if spec == "-":
+            return decode_utf8(sys.stdin.buffer.read(), "on standard input", "the candidate")
+        path = Path(spec)
+        if not path.is_file():
+            raise fail(f"candidate file {path} does not exist (give a path, or - to read stdin)")
+        return read_text_file(path, "candidate file")
+    except TextFileError as exc:
+        raise fail(str(exc)) from None
 
 
 @app.command()
@@ -258,8 +272,15 @@ _register_subcommands()
 
 
 def main() -> None:
+    stop_on_sigterm()
     try:
         app()
-    except KeyboardInterrupt:
-        typer.echo("interrupted; everything started was stopped", err=True)
-        sys.exit(130)
+    except KeyboardInterrupt as exc:
+        what = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
+        typer.echo(f"{what}; everything started was stopped", err=True)
+        sys.exit(interrupted_code(exc))
+    except SystemExit as exc:  # typer ends a command that did not catch Ctrl-C (or SIGTERM) with a silent 130
+        if exc.code == EXIT_INTERRUPTED and sigterm_received():
+            typer.echo("terminated (SIGTERM); everything started was stopped", err=True)
+            sys.exit(EXIT_TERMINATED)
+        raise

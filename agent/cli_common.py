@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -44,6 +45,35 @@ SessionDirOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON instead of text")]
 
 EXIT_OK, EXIT_FAILED, EXIT_INFRA = 0, 1, 2
+EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143  # Ctrl-C; SIGTERM (timeout, SLURM, Kubernetes): 128 + signal
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived: everything that cleans up after Ctrl-C runs for it too; the exit code is 143."""
+
+
+_sigterm_received = False
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    global _sigterm_received
+    _sigterm_received = True
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # one clean stop: a second SIGTERM does not cut it short
+    raise Terminated()
+
+
+def sigterm_received() -> bool:
+    """Whether this process was sent SIGTERM (typer turns the `Terminated` it raised into a plain exit 130)."""
+    return _sigterm_received
+
+
+def stop_on_sigterm() -> None:
+    """SIGTERM stops a command the way Ctrl-C does (raised in the main thread as `Terminated`)."""
+    signal.signal(signal.SIGTERM, _on_sigterm)
+
+
+def interrupted_code(exc: KeyboardInterrupt) -> int:
+    return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
 
 
 def fail(message: str, code: int = EXIT_INFRA) -> typer.Exit:

@@ -15,7 +15,9 @@ from agent.cli_common import (
     JsonOpt,
     PasswordOpt,
     ServerOpt,
+    Terminated,
     fail,
+    interrupted_code,
     server_address,
 )
 
@@ -50,11 +52,14 @@ def _load(config: Path | None, overrides: dict) -> RunConfig:
         raise fail(str(exc)) from None
 
 
-def _store(path: Path | None) -> RunStore:
-    from agent.store import RunStore
+def _store(path: Path | None, *, read_only: bool = False) -> RunStore:
+    from agent.store import RunStore, StoreError
     from isabelle_env.user_dirs import data_dir
 
-    return RunStore(path or data_dir() / "runs.sqlite")
+    try:
+        return RunStore(path or data_dir() / "runs.sqlite", read_only=read_only)
+    except StoreError as exc:
+        raise fail(str(exc)) from None
 
 
 def _isabelle_preflight(cfg: RunConfig, server: object, ray_address: str | None) -> None:
@@ -85,14 +90,22 @@ def _run(
     from agent.run import RunError, new_run_id, run_search
     from agent.search import SearchAborted
     from agent.session_choice import announce_run_session
-    from agent.store import StoreError
+    from agent.store import RunRefused, StoreError
     from isabelle_env.errors import IsabelleError
 
     _isabelle_preflight(cfg, server, ray_address)
     cfg = announce_run_session(cfg, problems, server, cfg.checking.header_for(meta.benchmark))
     run_id = run_id or new_run_id(meta, cfg.search.prover)
-    typer.echo(f"run {run_id}: {len(problems)} problems, prover {cfg.search.prover}", err=True)
     store = _store(store_path)
+    try:  # refusals come before anything starts, and alone (`run_search` holds the lease from here on)
+        store.check_resumable(
+            run_id, {"benchmark": meta.benchmark, "split": meta.split, "fingerprint": meta.fingerprint}
+        )
+        store.acquire_lease(run_id)
+    except StoreError as exc:
+        store.close()
+        raise fail(str(exc)) from None
+    typer.echo(f"run {run_id}: {len(problems)} problems, prover {cfg.search.prover}", err=True)
     try:
         with live_progress(title, enabled=not as_json) as on_progress:
             stats = run_search(
@@ -105,13 +118,16 @@ def _run(
                 ray_address=ray_address,
                 on_progress=on_progress,
             )
+    except RunRefused as exc:  # another driver holds it or took it over: the message is the whole answer
+        raise fail(str(exc)) from None
     except (RunError, SearchAborted, StoreError, IsabelleError) as exc:
         started = store.run(run_id) is not None
         hint = f" (finished work is kept; resume with --run-id {run_id})" if started else ""
         raise fail(f"{exc}{hint}") from None
-    except KeyboardInterrupt:
-        typer.echo(f"interrupted; resume with --run-id {run_id}", err=True)
-        raise typer.Exit(130) from None
+    except KeyboardInterrupt as exc:
+        what = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
+        typer.echo(f"{what}; finished work is kept; resume with --run-id {run_id}", err=True)
+        raise typer.Exit(interrupted_code(exc)) from None
     finally:
         store.close()
     return run_id, stats
@@ -203,7 +219,7 @@ def eval_command(
 
 
 def _solved_names(store_path: Path | None, run_id: str) -> list[str]:
-    store = _store(store_path)
+    store = _store(store_path, read_only=True)
     try:
         return sorted(store.solutions(run_id))
     finally:
@@ -241,7 +257,7 @@ def prove(
     cfg = _load(config, _overrides(prover, isabelle, isabelle_server, attempts_per_problem=attempts))
     meta = RunMeta("prove", "", f"{problem.name}")
     run_id, stats = _run([problem], meta, cfg, None, store, address, ray_address, True, problem.name)
-    store_obj = _store(store)
+    store_obj = _store(store, read_only=True)
     try:
         proof = store_obj.solutions(run_id).get(problem.name)
     finally:

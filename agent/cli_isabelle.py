@@ -1,7 +1,7 @@
 """`subgoalxl isabelle install|list|remove|build-session`: from nothing to a working, recorded Isabelle.
 
 Commands import their machinery lazily so `subgoalxl --help` stays instant. Exit 0: done; 2: the install,
-build or removal failed (the message names the cause and the fix); 130: interrupted.
+build or removal failed (the message names the cause and the fix); 130: interrupted (143: SIGTERM).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from agent.cli_common import fail
+from agent.cli_common import fail, interrupted_code
 
 isabelle_app = typer.Typer(
     help="Install, list and remove Isabelle releases (with the heaps miniF2F needs) in the data folder.",
@@ -20,8 +20,6 @@ isabelle_app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-EXIT_INTERRUPTED = 130
 
 
 @isabelle_app.command()
@@ -86,13 +84,13 @@ def install(
         record = install_isabelle(options, RichReporter())
     except InstallError as exc:
         raise fail(str(exc)) from None
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         typer.echo(
             "interrupted: a partial download is kept and resumed by the same command; unfinished unpacking is "
             "cleaned up by the next run; an unpacked release stays recorded without the missing heaps",
             err=True,
         )
-        raise typer.Exit(EXIT_INTERRUPTED) from None
+        raise typer.Exit(interrupted_code(exc)) from None
     state = "ready" if record.complete else "installed, heaps not built (--no-build)" if no_build else "installed"
     typer.echo(f"{record.version} {state}: {record.home}")
     if record.afp_thys:
@@ -198,9 +196,9 @@ def build_session_command(
         raise fail(str(exc)) from None
     except (InstallError, IsabelleError) as exc:
         raise fail(str(exc)) from None
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         typer.echo("interrupted: the build was stopped; run the same command to go on", err=True)
-        raise typer.Exit(EXIT_INTERRUPTED) from None
+        raise typer.Exit(interrupted_code(exc)) from None
     if as_json:
         typer.echo(json.dumps(record.to_json(), indent=2))
     else:

@@ -12,7 +12,18 @@ from typing import Annotated, Any
 
 import typer
 
-from agent.cli_common import EXIT_FAILED, EXIT_OK, IsabelleOpt, JsonOpt, PasswordOpt, ServerOpt, fail, server_address
+from agent.cli_common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    IsabelleOpt,
+    JsonOpt,
+    PasswordOpt,
+    ServerOpt,
+    Terminated,
+    fail,
+    interrupted_code,
+    server_address,
+)
 
 StoreOpt = Annotated[
     Path | None, typer.Option("--store", help="the run store (SQLite); default: loop.store, else DATA_DIR/runs.sqlite")
@@ -86,9 +97,12 @@ def iterate(
     from expert_iteration.verification import VerificationError
     from isabelle_env.errors import IsabelleError
 
-    loop = ExpertIteration(
-        cfg, loop_id=loop_id, store_path=store, work_dir=work_dir, server=address, ray_address=ray_address
-    )
+    try:
+        loop = ExpertIteration(
+            cfg, loop_id=loop_id, store_path=store, work_dir=work_dir, server=address, ray_address=ray_address
+        )
+    except StoreError as exc:
+        raise fail(str(exc)) from None
     display = _Display(loop.loop_id)
     typer.echo(f"loop {loop.loop_id}: {cfg.loop.rounds} round(s); store {loop.store_path}", err=True)
     expected = (LoopError, RunError, SearchAborted, StoreError, IsabelleError, TrainingError, VerificationError)
@@ -106,9 +120,10 @@ def iterate(
                 loop.run()
     except (*expected, LibraryError) as exc:
         raise fail(f"{exc} (finished steps are kept; rerun the same command to resume)") from None
-    except KeyboardInterrupt:
-        typer.echo(f"interrupted; rerun the same command to resume loop {loop.loop_id}", err=True)
-        raise typer.Exit(130) from None
+    except KeyboardInterrupt as exc:
+        what = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
+        typer.echo(f"{what}; rerun the same command to resume loop {loop.loop_id}", err=True)
+        raise typer.Exit(interrupted_code(exc)) from None
     finally:
         loop.close()
     curve = round_curve(loop.store_path, loop.loop_id)
@@ -144,12 +159,13 @@ def iterate_report(
     as_json: JsonOpt = False,
 ) -> None:
     """The per-round curve of a loop: solved and pass@k per round, the union solved, data size per round."""
+    from agent.store import StoreError
     from expert_iteration.curve import CurveError, round_curve
     from isabelle_env.user_dirs import data_dir
 
     try:
         curve = round_curve(store or data_dir() / "runs.sqlite", loop_id)
-    except CurveError as exc:
+    except (CurveError, StoreError) as exc:
         raise fail(str(exc)) from None
     payload = {"loop_id": loop_id, "rounds": curve}
     if out is not None:
@@ -170,6 +186,7 @@ def iterate_experts(
     store: Annotated[Path | None, typer.Option("--store", help="the run store; default DATA_DIR/runs.sqlite")] = None,
 ) -> None:
     """Write every model version of a loop as experts (`role/LOOP/rN`) for `[generation] experts_file`."""
+    from agent.store import StoreError
     from expert_iteration.experts import write_experts_file
     from isabelle_env.user_dirs import data_dir
 
@@ -178,7 +195,7 @@ def iterate_experts(
         raise fail(f"no run store at {path}: pass --store PATH")
     try:
         experts = write_experts_file(path, loop_id, out)
-    except ValueError as exc:
+    except (ValueError, StoreError) as exc:
         raise fail(str(exc)) from None
     typer.echo(f"{len(experts)} experts written to {out}: {', '.join(experts.names)}")
     raise typer.Exit(EXIT_OK)

@@ -66,7 +66,7 @@ def report(
     from agent.store import RunStore, StoreError
 
     try:
-        with RunStore(store_path) as run_store:
+        with RunStore(store_path, read_only=True) as run_store:  # reading alone: works on read-only media
             built = build_report(
                 run_store, run_ids, ks=ks, reference=reference, published=published, allow_mixed=allow_mixed
             )

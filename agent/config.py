@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from agent.config_file import apply_overrides, read_config_file, table_sections
 from isabelle_env.checker import CODE_GENERATOR_ORACLES, DEFAULT_TACTICS, CheckerConfig
 
 
@@ -215,12 +215,6 @@ def load_config(path: Path | None, overrides: dict[str, dict[str, Any]] | None =
     """Read a TOML file (or defaults when None) and apply command-line overrides per section."""
     data: dict[str, Any] = {}
     if path is not None:
-        if not path.is_file():
-            raise ConfigError(f"config file {path} does not exist")
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path} is not valid TOML: {exc}") from None
-    for section, values in (overrides or {}).items():
-        data.setdefault(section, {}).update({k: v for k, v in values.items() if v is not None})
+        data = read_config_file(path, ConfigError, table_sections(RunConfig))
+    apply_overrides(data, overrides)
     return parse_config(data, source=str(path) if path else "command line")

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import logging
 import os
+import signal
+import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -12,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from agent import ray_reaper
 from agent.checking import CheckerSpec, checker_actor_class
 from agent.config import RunConfig
 from agent.proposers import HammerProposer, ProblemLike, Proposer, own_statement
@@ -63,20 +67,48 @@ def new_run_id(meta: RunMeta, prover: str) -> str:
 
 
 def init_ray(address: str | None) -> None:
+    """Join a cluster, or start a local Ray that cannot outlive this process (see `agent.ray_reaper`).
+
+    Ray installs its own SIGTERM handler (exit at once, with a stack dump); a handler set before (the CLI's:
+    SIGTERM stops a run like Ctrl-C) is put back.
+    """
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     import ray
 
     if ray.is_initialized():
         return
+    address = address or os.environ.get("RAY_ADDRESS")  # ray.init() would join that cluster anyway
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.getsignal(signal.SIGTERM) if main_thread else None
     try:
         if address:
             ray.init(address=address, log_to_driver=False)
         else:
+            if ray_reaper.MARKER_ENV not in os.environ:
+                os.environ[ray_reaper.MARKER_ENV] = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
+                ray_reaper.start(os.environ[ray_reaper.MARKER_ENV])
             ray.init(include_dashboard=False, log_to_driver=False, object_store_memory=256 * 1024**2)
+            _announce_session()
     except (ConnectionError, RuntimeError, ValueError) as exc:
         where = f"the Ray cluster at {address}" if address else "a local Ray instance"
         raise RunError(f"could not start or join {where}: {exc}") from None
+    finally:
+        if callable(previous):
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _announce_session() -> None:
+    """The local Ray's session folder goes when this process does (Ray keeps one per start forever)."""
+    try:
+        from ray._private import worker
+
+        session = worker._global_node.get_session_dir_path()
+    except (AttributeError, ImportError):  # a Ray without this private path: the folder stays
+        return
+    if session.endswith(f"_{os.getpid()}"):  # Ray names a session after the process that started it: ours
+        with contextlib.suppress(OSError):
+            ray_reaper.announce(session)
 
 
 def start_checkers(
@@ -130,13 +162,44 @@ def run_search(
     on_progress: Callable[[SearchStats], None] | None = None,
     cache_path: str | None = None,
 ) -> SearchStats:
+    """Refusals first (another problem set, another driver: `RunRefused`), then Ray, checkers and the search.
+
+    This process holds the run's lease from before Ray starts until the last row is committed.
+    """
     if not problems:
         raise RunError("no problems to work on: check --data, --split, --problems and --limit")
+    _check_statements(problems, config, proposer)
+    store.check_resumable(run_id, {"benchmark": meta.benchmark, "split": meta.split, "fingerprint": meta.fingerprint})
+    store.acquire_lease(run_id)
+    try:
+        return _run_leased(
+            problems, config, store, run_id, meta, server, ray_address, proposer, on_progress, cache_path
+        )
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM before the search could record it
+        row = store.run(run_id)
+        if row is not None and row["status"] == "running":
+            store.update_run(run_id, status="interrupted")
+        raise
+    finally:
+        store.release_lease(run_id)
+
+
+def _run_leased(
+    problems: Sequence[ProblemLike],
+    config: RunConfig,
+    store: RunStore,
+    run_id: str,
+    meta: RunMeta,
+    server: ServerAddress | None,
+    ray_address: str | None,
+    proposer: Proposer | None,
+    on_progress: Callable[[SearchStats], None] | None,
+    cache_path: str | None,
+) -> SearchStats:
     if config.isabelle.session is None:  # choose the session whose heap holds the problems' imports
         config, choice = resolve_run_session(config, problems, server, config.checking.header_for(meta.benchmark))
         if choice.notice():
             log.warning("%s", choice.notice())
-    _check_statements(problems, config, proposer)
     init_ray(ray_address)
     dispatcher = start_checkers(config, server, cache_path, config.checking.header_for(meta.benchmark))
     try:

@@ -467,7 +467,11 @@ class ProofSearch:
             and not state.closed
             and proposal.problem_text is None  # repairs are of proofs of the problem's own statement
         )
-        self._record(proposal, status="checked", proof_hash=digest, verdict=verdict, final=int(not repair))
+        model_statement = proposal.problem_text is not None and state.statement is not None
+        solved = verdict["kind"] == "proved" and not state.solved and not model_statement
+        self._record(
+            proposal, status="checked", proof_hash=digest, verdict=verdict, final=int(not repair), solved=solved
+        )
         self.stats.checked += 1
         if repair:
             self._repairs.append(
@@ -475,18 +479,25 @@ class ProofSearch:
                     proposal.problem, proposal.attempt_index, proposal.repair_round + 1, proposal.candidate, verdict
                 )
             )
-        if verdict["kind"] != "proved":
-            return
-        if proposal.problem_text is not None and state.statement is not None:
+        if verdict["kind"] == "proved" and model_statement:
             # the model's own statement was proved, not the benchmark's: kept and reported apart, never solved
             self.stats.proved_own_statement += 1
-        elif not state.solved:
-            self._solved(state, proposal, verdict)
+        if solved:
+            self._solved(state)
 
     def _record(
-        self, proposal: Proposal, *, status: str, verdict: dict[str, Any] | None = None, final: int = 1, **extra: Any
+        self,
+        proposal: Proposal,
+        *,
+        status: str,
+        verdict: dict[str, Any] | None = None,
+        final: int = 1,
+        solved: bool = False,
+        **extra: Any,
     ) -> None:
-        """One attempt row; an attempt is done (and counted) with its final row, after its last repair."""
+        """One attempt row; an attempt is done (and counted) with its final row, after its last repair.
+
+        `solved`: its proof is the problem's solution, written with the row in one transaction."""
         state = self.states[proposal.problem]
         if final:
             state.finished += 1
@@ -526,14 +537,12 @@ class ProofSearch:
                 check_s=verdict.get("timings", {}).get("total"),
                 worker=verdict.get("worker"),
             )
-        self.store.record_attempt(self.run_id, row)
+        self.store.record_attempt(self.run_id, row, solved=solved)
 
-    def _solved(self, state: ProblemState, proposal: Proposal, verdict: dict[str, Any]) -> None:
+    def _solved(self, state: ProblemState) -> None:
         state.solved = state.closed = True
         state.status = "proved"
         self.stats.solved += 1
-        self.store.record_solution(self.run_id, state.problem.name, proposal.attempt_index, verdict["final_proof"])
-        self.store.set_problem(self.run_id, state.problem.name, status="proved", solved_at=time.time())
         self._stop_problem(state)
 
     def _stop_problem(self, state: ProblemState) -> None:

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from agent.config import CheckingConfig, IsabelleConfig, SchedulingConfig
+from agent.config_file import apply_overrides, read_config_file, table_sections
 
 RoleName = Literal["statement", "subgoal", "proof"]
 ROLES: tuple[str, ...] = ("statement", "subgoal", "proof")
@@ -321,12 +321,6 @@ def parse_iterate_config(data: dict[str, Any], *, source: str = "config") -> Ite
 
 def load_iterate_config(path: Path, overrides: dict[str, dict[str, Any]] | None = None) -> IterateConfig:
     """Read a TOML file and apply per-section overrides (None values are ignored)."""
-    if not path.is_file():
-        raise IterateConfigError(f"config file {path} does not exist")
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise IterateConfigError(f"{path} is not valid TOML: {exc}") from None
-    for section, values in (overrides or {}).items():
-        data.setdefault(section, {}).update({k: v for k, v in values.items() if v is not None})
+    data = read_config_file(path, IterateConfigError, table_sections(IterateConfig))
+    apply_overrides(data, overrides)
     return parse_iterate_config(data, source=str(path))

@@ -19,9 +19,13 @@ def round_curve(store_path: Path | str, loop_id: str) -> list[dict[str, Any]]:
     path = Path(store_path)
     if not path.is_file():
         raise CurveError(f"no run store at {path}: pass --store (default DATA_DIR/runs.sqlite)")
-    with contextlib.closing(sqlite3.connect(path, timeout=60)) as db:  # a report never creates tables
-        if db.execute("select 1 from sqlite_master where name = 'ei_loops'").fetchone() is None:
-            raise CurveError(f"{path} holds no expert-iteration loop (run `subgoalxl iterate` first)")
+    try:
+        with contextlib.closing(sqlite3.connect(path, timeout=60)) as db:  # a report never creates tables
+            found = db.execute("select 1 from sqlite_master where name = 'ei_loops'").fetchone()
+    except sqlite3.DatabaseError as exc:
+        raise CurveError(f"{path} is not a run store (SQLite: {exc}): pass --store PATH to the loop's store") from None
+    if found is None:
+        raise CurveError(f"{path} holds no expert-iteration loop (run `subgoalxl iterate` first)")
     with IterationStore(path) as store:
         if store.loop(loop_id) is None:
             known = ", ".join(r["loop_id"] for r in store.loops()) or "none"

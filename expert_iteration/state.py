@@ -13,6 +13,7 @@ The agent's own tables (runs, attempts, ...) live in the same file and are writt
 
 from __future__ import annotations
 
+import errno
 import json
 import sqlite3
 import threading
@@ -24,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import sqlite_utils
+
+from agent.store import store_open_error
 
 _TABLES: dict[str, tuple[dict[str, Any], Any, list[list[str]]]] = {
     "ei_loops": (
@@ -159,11 +162,19 @@ class IterationStore:
 
     def __init__(self, path: Path | str):
         self.path = Path(path)
+        self._lock = threading.RLock()
+        try:
+            self._open()
+        except (sqlite3.Error, OSError) as exc:  # one line naming the store and the fix, never a traceback
+            raise store_open_error(self.path, exc, False) from None
+
+    def _open(self) -> None:
+        if self.path.is_dir():
+            raise IsADirectoryError(errno.EISDIR, "is a folder", str(self.path))
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(str(self.path), timeout=60, isolation_level=None, check_same_thread=False)
         self.db = sqlite_utils.Database(conn)
         self.db.enable_wal()
-        self._lock = threading.RLock()
         with self._lock:
             for name, (columns, pk, uniques) in _TABLES.items():
                 table = self.db.table(name)

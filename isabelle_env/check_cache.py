@@ -21,6 +21,7 @@ from typing import Any
 
 import sqlite_utils
 
+from isabelle_env.sqlite_setup import when_settled
 from isabelle_env.verdict import Verdict, VerdictKind
 
 CACHEABLE = frozenset({VerdictKind.PROVED, VerdictKind.FAILED})
@@ -42,16 +43,19 @@ class CheckCache:
         conn = sqlite3.connect(str(path), check_same_thread=False, timeout=30)
         self._db = sqlite_utils.Database(conn)
         if str(path) != ":memory:":
-            self._db.enable_wal()
+            when_settled(self._db.enable_wal)  # checkers starting together open one new file at once
         self._lock = threading.Lock()
+        when_settled(self._create_tables)
+        self.hits = 0
+        self.misses = 0
+
+    def _create_tables(self) -> None:
         checks = self._db.table("checks")
         if not checks.exists():
             checks.create({"key": str, "kind": str, "verdict": str, "created": float}, pk="key")
         hammer = self._db.table("sledgehammer")
         if not hammer.exists():
             hammer.create({"key": str, "goal": str, "suggestions": str, "created": float}, pk="key")
-        self.hits = 0
-        self.misses = 0
 
     def get_verdict(self, key: str) -> Verdict | None:
         with self._lock:

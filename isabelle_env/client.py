@@ -41,7 +41,7 @@ from isabelle_env.protocol import (
     encode_command,
     parse_reply,
 )
-from isabelle_env.wire import MessageDecoder, encode_message
+from isabelle_env.wire import FramingError, MessageDecoder, encode_message
 
 log = logging.getLogger(__name__)
 
@@ -187,18 +187,39 @@ class IsabelleClient:
         return sock
 
     def _read_handshake(self, sock: socket.socket) -> Reply:
+        """An Isabelle server answers the password with one `OK {...}` line, or drops the connection
+        (Isabelle's `src/Pure/Tools/server.scala`); anything else is some other kind of server."""
+        received = bytearray()
         while True:
             data = sock.recv(65536)
             if not data:
+                if received.strip():
+                    raise self._not_isabelle(received)
                 raise IsabelleConnectionError(
                     f"the Isabelle server at {self.address} closed the connection after the password: "
                     "the password is wrong (pass the one printed by `isabelle server`)"
                 )
-            messages = [m for m in self._decoder.feed(data) if m.strip()]
+            received += data[: max(0, 4096 - len(received))]
+            try:
+                messages = [m for m in self._decoder.feed(data) if m.strip()]
+            except FramingError:
+                raise self._not_isabelle(received) from None
             if messages:
+                if messages[0].split(b" ", 1)[0] not in (b"OK", b"ERROR"):
+                    raise self._not_isabelle(received)
                 if len(messages) > 1:
-                    raise IsabelleProtocolError("the server sent more than one reply to the password")
+                    raise IsabelleProtocolError(
+                        f"the Isabelle server at {self.address} sent more than one reply to the password: "
+                        f"{_shown(received)}"
+                    )
                 return parse_reply(messages[0])
+
+    def _not_isabelle(self, received: bytes) -> IsabelleConnectionError:
+        return IsabelleConnectionError(
+            f"{self.address} is not an Isabelle server: it answered the password with {_shown(received)} "
+            "(an Isabelle server answers OK {...}); point --isabelle-server at the HOST:PORT that "
+            "`isabelle server` printed"
+        )
 
     @property
     def closed(self) -> bool:
@@ -519,3 +540,10 @@ def _use_theories_args(
         if value is not None:
             args[key] = value
     return args
+
+
+def _shown(received: bytes, limit: int = 120) -> str:
+    """What a peer sent, as a short quoted line for an error message."""
+    text = bytes(received).decode("utf-8", errors="replace").strip()
+    first = " | ".join(line.strip() for line in text.splitlines()[:3] if line.strip())
+    return repr(first[:limit] + ("..." if len(first) > limit or len(text.splitlines()) > 3 else ""))

@@ -10,6 +10,7 @@ from typing import Any
 
 from isabelle_env.protocol import IsabelleMessage, NodeResult, NodeStatus
 from isabelle_env.session_pool import SessionPool
+from isabelle_env.text_files import TextFileError, read_text_file
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,10 @@ def theory_file_problem(path: Path) -> str | None:
         return f"{path} is not a theory file: Isabelle theory files end in .thy"
     if not path.is_file():
         return f"{path} does not exist"
+    try:
+        read_text_file(path, "theory file")  # Isabelle reads theories as UTF-8
+    except TextFileError as exc:
+        return str(exc)
     return None
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 # Before anything imports torch: one OpenMP thread (a busy machine makes the default spin 30-60x slower),
@@ -121,8 +122,12 @@ def ray_local():
     import ray
 
     ray.init(num_cpus=2, object_store_memory=256 * 1024**2, include_dashboard=False, log_to_driver=False)
+    from ray._private import worker
+
+    session = worker._global_node.get_session_dir_path()
     yield ray
     ray.shutdown()
+    shutil.rmtree(session, ignore_errors=True)  # Ray keeps a session folder per start forever
 
 
 def pytest_collection_modifyitems(config, items):

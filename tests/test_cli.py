@@ -126,3 +126,31 @@ def test_check_against_a_running_server_with_password_from_env(runner, standin, 
     assert address.password not in result.output
     wrong = runner.invoke(app, ["check", str(good), "--isabelle-server", str(address), "--password", "nope"])
     assert wrong.exit_code == 2 and "password is wrong" in wrong.stderr
+
+
+def test_sigterm_stops_any_command_like_ctrl_c_with_exit_143(tmp_path):
+    """`check` waiting on a server that never answers: SIGTERM (what `timeout`, SLURM and Kubernetes send)."""
+    import signal
+    import socket
+    import time
+
+    listener = socket.create_server(("127.0.0.1", 0))  # accepts, then never answers the password
+    thy = tmp_path / "A.thy"
+    thy.write_text("theory A imports Main begin end")
+    port = listener.getsockname()[1]
+    program = "from agent.cli import main; main()"
+    args = ["check", str(thy), "--isabelle-server", f"127.0.0.1:{port}", "--password", "x"]
+    try:
+        results = {}
+        for name, sig in (("SIGTERM", signal.SIGTERM), ("SIGINT", signal.SIGINT)):
+            command = subprocess.Popen([sys.executable, "-c", program, *args], stderr=subprocess.PIPE, text=True)
+            conn, _ = listener.accept()  # the command is connected and waiting in the handshake
+            time.sleep(0.3)
+            command.send_signal(sig)
+            results[name] = (command.wait(timeout=30), command.stderr.read())
+            conn.close()
+    finally:
+        listener.close()
+    code, stderr = results["SIGTERM"]
+    assert code == 143 and stderr.strip() == "terminated (SIGTERM); everything started was stopped", stderr
+    assert results["SIGINT"][0] == 130 and "Traceback" not in results["SIGINT"][1]  # Ctrl-C keeps its code
