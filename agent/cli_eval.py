@@ -94,7 +94,6 @@ def _run(
     from isabelle_env.errors import IsabelleError
 
     _isabelle_preflight(cfg, server, ray_address)
-    cfg = announce_run_session(cfg, problems, server, cfg.checking.header_for(meta.benchmark))
     run_id = run_id or new_run_id(meta, cfg.search.prover)
     store = _store(store_path)
     try:  # refusals come before anything starts, and alone (`run_search` holds the lease from here on)
@@ -105,6 +104,11 @@ def _run(
     except StoreError as exc:
         store.close()
         raise fail(str(exc)) from None
+    try:  # after the refusals: the session that holds the imports, and what it lacks, said once
+        cfg = announce_run_session(cfg, problems, server, cfg.checking.header_for(meta.benchmark))
+    except BaseException:
+        store.close()
+        raise
     typer.echo(f"run {run_id}: {len(problems)} problems, prover {cfg.search.prover}", err=True)
     try:
         with live_progress(title, enabled=not as_json) as on_progress:
