@@ -115,16 +115,25 @@ def fake_isabelle(tmp_path, transcripts, monkeypatch):
 
 
 @pytest.fixture(scope="session")
-def ray_local():
-    """One embedded Ray for the whole test session (start ~4 s), sized small; shut down at the end."""
+def ray_local(tmp_path_factory):
+    """One embedded Ray for the whole test session (start ~4 s), sized small; shut down at the end.
+
+    Its workers keep the environment of this moment: the check cache they use is the test session's own, never
+    the user's (a cached verdict from another run would decide a test)."""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    previous_cache = os.environ.get("SUBGOALXL_CACHE_DIR")
+    os.environ["SUBGOALXL_CACHE_DIR"] = str(tmp_path_factory.mktemp("ray-cache"))
     import ray
 
     ray.init(num_cpus=2, object_store_memory=256 * 1024**2, include_dashboard=False, log_to_driver=False)
     from ray._private import worker
 
     session = worker._global_node.get_session_dir_path()
+    if previous_cache is None:  # only the workers need it; tests in this process set their own
+        os.environ.pop("SUBGOALXL_CACHE_DIR")
+    else:
+        os.environ["SUBGOALXL_CACHE_DIR"] = previous_cache
     yield ray
     ray.shutdown()
     shutil.rmtree(session, ignore_errors=True)  # Ray keeps a session folder per start forever
