@@ -18,6 +18,7 @@ A candidate is first audited (text only). Then, on one borrowed session:
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import tempfile
@@ -172,6 +173,7 @@ class ProofChecker:
         self.config = config or CheckerConfig()
         self.cache = cache
         self.workdir = workdir
+        sweep_stale_workdirs(Path(workdir or tempfile.gettempdir()))
 
     # ---------------------------------------------------------------------------------------------- public
     @property
@@ -306,7 +308,7 @@ class _CheckRun:
 
     # ---------------------------------------------------------------------------------------------- flow
     def execute(self) -> Verdict:
-        workdir = Path(tempfile.mkdtemp(prefix="subgoalxl-check-", dir=self.checker.workdir))
+        workdir = Path(tempfile.mkdtemp(prefix=f"{WORKDIR_PREFIX}{os.getpid()}-", dir=self.checker.workdir))
         try:
             with self.checker.pool.session() as session:
                 self.session = session
@@ -737,6 +739,28 @@ class _CheckRun:
             round_trips=self.round_trips,
             oracles=self.oracles.oracles,
         )
+
+
+#: check folders are named after the process that checks in them, so a killed checker's are found and removed
+WORKDIR_PREFIX = "subgoalxl-check-"
+
+
+def sweep_stale_workdirs(base: Path) -> None:
+    """Remove the check folders of checker processes that are gone (a `kill -9` leaves them behind)."""
+    for folder in base.glob(f"{WORKDIR_PREFIX}*"):
+        pid = folder.name[len(WORKDIR_PREFIX) :].partition("-")[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 #: at most this many semi-proofs per candidate (each costs at least one round trip)

@@ -289,3 +289,20 @@ def test_normalised_text_keeps_what_isabelle_reads():
     assert normalise_proof('using h0 by simp -- "why"') != normalise_proof("using h0 by simp")
     assert normalise_proof("using h0 (* why *) by simp") == normalise_proof("using  h0\n by simp")
     assert normalise_proof("using h0 \\<comment> \\<open>why\\<close> by simp") == normalise_proof("using h0 by simp")
+
+
+def test_check_folders_of_a_killed_checker_are_removed_by_the_next(checker_for, tmp_path):
+    import subprocess
+    import sys
+
+    from isabelle_env.checker import WORKDIR_PREFIX
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = tmp_path / f"{WORKDIR_PREFIX}{dead.stdout.strip()}-abcd"
+    mine = tmp_path / f"{WORKDIR_PREFIX}{__import__('os').getpid()}-efgh"
+    for folder in (stale, mine):
+        folder.mkdir()
+        (folder / "SXL_probe_1.thy").write_text("theory SXL_probe_1 imports Main begin end")
+    checker, _ = checker_for(ScriptedProver(SCRIPT))
+    ProofChecker(checker.pool, FAST, workdir=tmp_path)
+    assert not stale.exists() and mine.exists()  # a live process's folder is its own
