@@ -12,8 +12,8 @@ from dataclasses import asdict, dataclass
 from enum import StrEnum
 
 from isabelle_env.errors import IsabelleError, IsabelleNotFoundError
+from isabelle_env.install.releases import MINIF2F_SESSIONS  # also re-exported from here
 from isabelle_env.installation import HOW_TO_GET_ISABELLE, IsabelleInstallation, find_isabelle
-from isabelle_env.isabelle_install_releases import MINIF2F_SESSIONS  # also re-exported from here
 from isabelle_env.process import run_command
 from isabelle_env.user_dirs import cache_dir, data_dir, writable_problem
 

@@ -1,13 +1,12 @@
 """Which Isabelle session a command or run checks in (`isabelle_env.session_select`), and the one notice it prints.
 
-Commands call `announce_session` (check, verify) or `announce_run_session` (eval, prove); `run_search` calls
-`resolve_run_session` itself when `[isabelle] session` is unset, so library callers get the same choice.
+`run_search` calls `resolve_run_session` when `[isabelle] session` is unset, so library callers get the same
+choice the command line announces (`cli.session_notice`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -43,56 +42,3 @@ def resolve_run_session(
     choice = select_session(imports, iso.session, isabelle=iso.isabelle_path, server=server, dirs=iso.dirs)
     chosen = iso.model_copy(update={"session": choice.session, "dirs": choice.dirs})
     return config.model_copy(update={"isabelle": chosen}), choice
-
-
-def _say(choice: SessionChoice) -> None:
-    import typer
-
-    notice = choice.notice()
-    # with no Isabelle to inspect and no server, the command fails on its own with how to get one
-    if notice and (choice.where or choice.overridden):
-        typer.echo(f"note: {notice}", err=True)
-
-
-def announce_run_session(
-    config: RunConfig,
-    problems: Sequence[ProblemLike],
-    server: ServerAddress | None,
-    header_imports: Sequence[str] = (),
-) -> RunConfig:
-    """`resolve_run_session` for eval/prove: says once what the chosen heap lacks; trouble exits 2."""
-    from agent.cli_common import fail
-    from isabelle_env.errors import IsabelleError
-
-    try:
-        config, choice = resolve_run_session(config, problems, server, header_imports)
-    except IsabelleError as exc:
-        raise fail(str(exc)) from None
-    _say(choice)
-    return config
-
-
-def announce_session(
-    imports: Iterable[str],
-    session: str | None,
-    *,
-    isabelle: str | None,
-    server: ServerAddress | None,
-    dirs: Sequence[Path] = (),
-) -> SessionChoice:
-    """The session for check/verify (`--session` wins), with the notice printed once; trouble exits 2."""
-    from agent.cli_common import fail
-    from isabelle_env.errors import IsabelleError
-    from isabelle_env.session_select import select_session
-
-    folders = []
-    for folder in dirs:
-        if not (folder / "ROOT").is_file() and not (folder / "ROOTS").is_file():
-            raise fail(f"--session-dir {folder} holds no ROOT or ROOTS file: pass the folder of a session's ROOT")
-        folders.append(str(folder.resolve()))
-    try:
-        choice = select_session(imports, session, isabelle=isabelle, server=server, dirs=folders)
-    except IsabelleError as exc:
-        raise fail(str(exc)) from None
-    _say(choice)
-    return choice

@@ -134,7 +134,7 @@ def find_isabelle(explicit: str | Path | None = None) -> IsabelleInstallation:
 
 def recorded_isabelle() -> IsabelleInstallation | None:
     """The newest installation recorded by `subgoalxl isabelle install` whose tree is still there, if any."""
-    from isabelle_env.isabelle_install_registry import newest_usable
+    from isabelle_env.install.registry import newest_usable
 
     record = newest_usable()
     return _from_home(record.home_path, "recorded") if record else None

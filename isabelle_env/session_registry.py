@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from isabelle_env.isabelle_install_registry import install_root
+from isabelle_env.install.registry import install_root
 from isabelle_env.sessions import HeapSession, SessionSpec, recorded_session
 
 log = logging.getLogger(__name__)

@@ -41,7 +41,7 @@ def server_isabelle_name(address: ServerAddress, *, timeout: float = 10.0) -> st
 
 
 def _homes_of_release(name: str, explicit: str | Path | None) -> list[IsabelleInstallation]:
-    from isabelle_env.isabelle_install_registry import read_records
+    from isabelle_env.install.registry import read_records
 
     homes: dict[str, None] = {}
     for record in read_records().values():

@@ -9,8 +9,8 @@ import threading
 import pytest
 from typer.testing import CliRunner
 
-from agent.cli import app
 from agent.config import ConfigError, load_config
+from cli.main import app
 from expert_iteration.config import IterateConfigError, load_iterate_config
 from isabelle_env.address import ServerAddress
 from isabelle_env.client import IsabelleClient

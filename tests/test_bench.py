@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from agent.cli_bench import bench_app
 from benchmarks.perf.synthetic import (
     CheckModel,
     LatencyModel,
@@ -19,6 +18,7 @@ from benchmarks.perf.synthetic import (
     SyntheticWorkload,
     synthetic_problem,
 )
+from cli.commands.bench import bench_app
 
 pytestmark = pytest.mark.ray
 REPO = Path(__file__).resolve().parent.parent

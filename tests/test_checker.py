@@ -204,7 +204,7 @@ def test_unsound_settings_are_refused(standin):
 def test_cli_audit_and_verify(standin, tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
-    from agent.cli import app
+    from cli.main import app
 
     monkeypatch.setenv("SUBGOALXL_CACHE_DIR", str(tmp_path / "cache"))
     problem = tmp_path / "toy.thy"

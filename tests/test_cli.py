@@ -9,7 +9,7 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
-from agent.cli import app
+from cli.main import app
 from tests.conftest import address_of
 from tests.supervision import remaining
 
@@ -37,7 +37,7 @@ def heavy_modules_after(code: str) -> list[str]:
 def test_help_and_isabelle_helpers_import_no_ml_stack():
     assert heavy_modules_after("import isabelle_env.client, isabelle_env.session_pool, isabelle_env.connect") == []
     code = (
-        "from agent.cli import main\nsys.argv = ['subgoalxl', '--help']\ntry:\n    main()\nexcept SystemExit:\n    pass"
+        "from cli.main import main\nsys.argv = ['subgoalxl', '--help']\ntry:\n    main()\nexcept SystemExit:\n    pass"
     )
     assert heavy_modules_after(code) == []
 
@@ -138,7 +138,7 @@ def test_sigterm_stops_any_command_like_ctrl_c_with_exit_143(tmp_path):
     thy = tmp_path / "A.thy"
     thy.write_text("theory A imports Main begin end")
     port = listener.getsockname()[1]
-    program = "from agent.cli import main; main()"
+    program = "from cli.main import main; main()"
     args = ["check", str(thy), "--isabelle-server", f"127.0.0.1:{port}", "--password", "x"]
     try:
         results = {}

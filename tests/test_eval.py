@@ -7,9 +7,9 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from agent.cli import app
 from agent.config import parse_config
 from agent.store import RunStore
+from cli.main import app
 from tests.conftest import address_of
 from tests.scripted_prover import ScriptedProver
 from tests.test_search import PROBLEMS, SCRIPT, SOLVABLE, search_toys

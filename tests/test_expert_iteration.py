@@ -254,7 +254,7 @@ def test_weights_change_between_rounds_reload_and_the_registry_links_versions(tw
 
 @pytest.mark.timeout(300)  # the shared two-round fixture runs in the first of these
 def test_the_round_curve_and_the_report_command(two_rounds, tmp_path):
-    from agent.cli_iterate import iterate, iterate_report
+    from cli.commands.iterate import iterate, iterate_report
 
     store = two_rounds["tmp"] / "runs.sqlite"
     curve = round_curve(store, "toyloop")
@@ -418,7 +418,7 @@ def test_lora_training_merges_into_a_plain_model_and_drops_what_does_not_fit(tin
 def test_the_progress_display_shows_each_step():
     from rich.console import Console
 
-    from agent.cli_iterate import _Display
+    from cli.commands.iterate import _Display
     from expert_iteration.loop import LoopEvent
 
     display = _Display("toyloop")

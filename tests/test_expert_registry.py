@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typer.testing import CliRunner
 
-from agent.cli import app
+from cli.main import app
 from expert_iteration.state import IterationStore
 from generators.experts import ExpertSet
 

@@ -14,7 +14,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from agent.cli_generate import generate
+from cli.commands.generate import generate
 from tests.openai_standin import CannedEngine, OpenAIStandin
 
 

@@ -363,7 +363,7 @@ def test_generators_and_the_generate_command_import_no_ml_stack():
     heavy = ("torch", "transformers", "vllm", "ray", "openai", "trl", "peft", "datasets")
     code = (
         "import sys\nimport generators, generators.backends, generators.samples, generators.scoring\n"
-        "import generators.ray_pool, agent.cli_generate\n"
+        "import generators.ray_pool, cli.commands.generate\n"
         f"print(','.join(m for m in {heavy!r} if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()

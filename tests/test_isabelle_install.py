@@ -18,13 +18,13 @@ import pytest
 from typer import Typer
 from typer.testing import CliRunner
 
-from agent.cli_isabelle import isabelle_app
-from isabelle_env import isabelle_install
-from isabelle_env.download import download
+from cli.commands.isabelle import isabelle_app
 from isabelle_env.errors import IsabelleNotFoundError
+from isabelle_env.install import installer as isabelle_install
+from isabelle_env.install.download import download
+from isabelle_env.install.registry import install_lock, read_records, registry_path
+from isabelle_env.install.releases import DEFAULT_VERSION, MINIF2F_SESSIONS
 from isabelle_env.installation import find_isabelle
-from isabelle_env.isabelle_install_registry import install_lock, read_records, registry_path
-from isabelle_env.isabelle_install_releases import DEFAULT_VERSION, MINIF2F_SESSIONS
 from isabelle_env.session_registry import read_sessions
 from isabelle_env.sessions import MINIF2F_AFP_SESSION, MINIF2F_SESSION, minif2f_spec
 from tests.install_http import FileServer
@@ -52,7 +52,7 @@ def env(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
     for name in ("ISABELLE_HOME", "SUBGOALXL_ISABELLE_URL", "SUBGOALXL_AFP_URL", "FAKE_BUILD_FAIL"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr("isabelle_env.download.RETRY_DELAYS", (0.0, 0.0, 0.0))
+    monkeypatch.setattr("isabelle_env.install.download.RETRY_DELAYS", (0.0, 0.0, 0.0))
     monkeypatch.setattr(isabelle_install, "platform_suffix", lambda: "linux")
     monkeypatch.setattr(isabelle_install, "KNOWN_SHA256", {})  # the stand-in is not the real release
     monkeypatch.setenv("COLUMNS", "250")  # rich wraps nothing in the captured output
@@ -118,7 +118,7 @@ def test_install_downloads_unpacks_builds_records_and_doctor_finds_it(env, serve
     found = find_isabelle()  # no ISABELLE_HOME, nothing on PATH: the recorded one
     assert found.found_via == "recorded" and found.home == home
 
-    from agent.cli import app
+    from cli.main import app
 
     checks = {c["component"]: c for c in json.loads(runner.invoke(app, ["doctor", "--json"]).stdout)}
     assert checks["Isabelle"]["status"] == "ok" and "via recorded" in checks["Isabelle"]["detail"]
@@ -406,7 +406,7 @@ def test_a_failed_build_keeps_the_tree_recorded_without_heaps_and_a_rerun_builds
     record = read_records()[DEFAULT_VERSION]
     assert not record.complete and "HOL" in record.heaps and "HOL-Library" not in record.heaps
 
-    from agent.cli import app
+    from cli.main import app
 
     checks = {c["component"]: c for c in json.loads(runner.invoke(app, ["doctor", "--json"]).stdout)}
     heaps = checks["Isabelle heaps"]
@@ -444,7 +444,7 @@ def test_with_the_afp_the_session_also_holds_vieta_and_remove_forgets_it(env, se
     assert '  sessions\n    "HOL-Analysis"\n    "Symmetric_Polynomials"\n' in root  # defined via HOME/ROOTS
     assert (home / "heaps" / ML_IDENTIFIER / MINIF2F_AFP_SESSION).is_file()
 
-    from agent.cli import app
+    from cli.main import app
 
     checks = {c["component"]: c for c in json.loads(runner.invoke(app, ["doctor", "--json"]).stdout)}
     assert checks["miniF2F session"]["detail"] == f"{MINIF2F_AFP_SESSION} holds every miniF2F import"
@@ -482,7 +482,7 @@ needs_network = pytest.mark.skipif(
 def test_real_release_and_afp_urls_answer_range_requests():
     import httpx
 
-    from isabelle_env.isabelle_install_releases import afp_url, platform_suffix, release_urls
+    from isabelle_env.install.releases import afp_url, platform_suffix, release_urls
 
     for url in [release_urls(DEFAULT_VERSION, platform_suffix())[0], afp_url(DEFAULT_VERSION)]:
         with httpx.stream("GET", url, headers={"Range": "bytes=0-1023"}, follow_redirects=True, timeout=60) as r:

@@ -14,7 +14,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from agent.cli_prompts import prompts_app
+from cli.commands.prompts import prompts_app
 from generators.prompt_templates import available_prompts, load_prompt
 
 

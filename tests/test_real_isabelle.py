@@ -8,7 +8,7 @@ import textwrap
 import pytest
 from typer.testing import CliRunner
 
-from agent.cli import app
+from cli.main import app
 from isabelle_env.server import IsabelleServer
 from isabelle_env.session_pool import SessionPool, SessionPoolConfig
 from isabelle_env.theory_check import check_theory_files

@@ -16,9 +16,9 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from agent.cli_report import report
 from agent.store import RunStore
 from benchmarks.report import ReportError, build_report
+from cli.commands.report import report
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 FILES = {"summary.md", "summary.json", "problems.jsonl", "index.html", "passk.png", "categories.png"}
@@ -263,7 +263,7 @@ def test_errors_exit_2_and_name_the_fix(tmp_path, monkeypatch):
 
 def test_the_report_imports_nothing_heavy():
     probe = (
-        "import sys\nimport benchmarks.report, agent.cli_report\n"
+        "import sys\nimport benchmarks.report, cli.commands.report\n"
         "print(','.join(m for m in ('ray', 'torch', 'matplotlib', 'isabelle_env.server', 'isabelle_env.client') "
         "if m in sys.modules))"
     )

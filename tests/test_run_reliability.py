@@ -21,16 +21,16 @@ import psutil
 import pytest
 from typer.testing import CliRunner
 
-from agent.cli import app
 from agent.ray_reaper import MARKER_ENV
 from agent.store import RunStore, StoreError
+from cli.main import app
 from tests.conftest import REPO_ROOT, address_of
 from tests.scripted_prover import ScriptedProver
 from tests.test_search import PROBLEMS, SCRIPT, SOLVABLE, search_toys
 
 pytestmark = pytest.mark.ray
 
-CLI = [sys.executable, "-c", "from agent.cli import main; main()"]
+CLI = [sys.executable, "-c", "from cli.main import main; main()"]
 ALL_ATTEMPTS = sorted((p.name, 0) for p in PROBLEMS)
 
 

@@ -16,8 +16,8 @@ import pytest
 from typer import Typer
 from typer.testing import CliRunner
 
-from agent.cli import app
-from agent.cli_isabelle import isabelle_app
+from cli.commands.isabelle import isabelle_app
+from cli.main import app
 from isabelle_env.installation import IsabelleInstallation
 from isabelle_env.session_registry import SessionRecord, read_sessions, save_session, sessions_path
 from isabelle_env.session_select import installation_sessions, select_session

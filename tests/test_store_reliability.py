@@ -14,8 +14,8 @@ import psutil
 import pytest
 from typer.testing import CliRunner
 
-from agent.cli import app
 from agent.store import RunRefused, RunStore, StoreError
+from cli.main import app
 from tests.mounts import full_disk, read_only
 from tests.test_search import PROBLEMS
 

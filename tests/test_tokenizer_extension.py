@@ -15,7 +15,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from agent.cli_prompts import extend_tokenizer as extend_command
+from cli.commands.prompts import extend_tokenizer as extend_command
 from generators.tokenizer_extension import (
     REPORT_FILE,
     CorpusError,

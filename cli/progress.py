@@ -1,9 +1,10 @@
-"""The live progress display of a search, and its closing summary (rich)."""
+"""Progress on the terminal (rich): the live display of a search and its summary, and install/build progress."""
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
@@ -11,6 +12,7 @@ from rich.live import Live
 from rich.table import Table
 
 from agent.search import SearchStats
+from isabelle_env.install.installer import Reporter
 
 
 def _eta(seconds: float | None) -> str:
@@ -50,3 +52,41 @@ def live_progress(title: str, *, enabled: bool, console: Console | None = None) 
                 live.update(stats_table(stats, title))
 
         yield update
+
+
+class RichReporter(Reporter):
+    """Progress bars and lines on a rich console (stderr in the CLI, so stdout stays for results)."""
+
+    def __init__(self, console=None):  # noqa: ANN001 - rich.console.Console, imported lazily
+        from rich.console import Console
+
+        self.console = console or Console(stderr=True)
+
+    def step(self, text: str) -> None:
+        self.console.print(text, markup=False, highlight=False)
+
+    def warn(self, text: str) -> None:
+        self.console.print(f"warning: {text}", style="yellow", markup=False, highlight=False)
+
+    def build_line(self, text: str) -> None:
+        self.console.print(f"  {text}", markup=False, highlight=False, style="dim")
+
+    @contextlib.contextmanager
+    def transfer(self, label: str, total: int | None) -> Iterator[Callable[[int, int | None], None]]:
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+
+        columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn())
+        with Progress(*columns, TimeRemainingColumn(), console=self.console, transient=False) as progress:
+            task = progress.add_task(label, total=total)
+
+            def update(done: int, new_total: int | None) -> None:
+                progress.update(task, completed=done, total=new_total if new_total is not None else total)
+
+            yield update

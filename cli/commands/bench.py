@@ -216,9 +216,9 @@ def isabelle(
     as_json: JsonOpt = False,
 ) -> None:
     """On the miniF2F imports: warm vs fresh sessions per check, and verify vs the finished proof (needs Isabelle)."""
-    from agent.cli_common import server_address
     from benchmarks.perf.isabelle import IsabelleParams, isabelle_rows, run_isabelle
     from benchmarks.problems import ProblemLoadError
+    from cli.options import server_address
     from isabelle_env.errors import IsabelleError
 
     address = server_address(isabelle_server, password)
@@ -266,8 +266,8 @@ def salvage(
     as_json: JsonOpt = False,
 ) -> None:
     """DSP's proofs broken at every automated step: how many salvage off / gaps filled / coarsening closes."""
-    from agent.cli_common import server_address
     from benchmarks.perf.salvage import SalvageParams, run_salvage, salvage_rows
+    from cli.options import server_address
     from isabelle_env.audit import audit_candidate
     from isabelle_env.errors import IsabelleError
     from isabelle_env.theory_text import problem_from_statement

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from agent.cli_common import EXIT_OK, JsonOpt, fail
+from cli.options import EXIT_OK, JsonOpt, fail
 
 
 def report(

@@ -1,4 +1,4 @@
-"""The `subgoalxl` command line. Commands import their machinery lazily so `--help` stays instant."""
+"""`subgoalxl check`, `audit` and `verify`: theories and candidates against a real Isabelle, or the audit alone."""
 
 from __future__ import annotations
 
@@ -9,95 +9,24 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-if TYPE_CHECKING:
-    from isabelle_env.theory_text import ProblemTheory
-
-app = typer.Typer(
-    name="subgoalxl",
-    help="LLM-driven theorem proving in Isabelle/HOL: subgoal-based proofs and expert learning.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-
-from agent.cli_common import (  # noqa: E402 - the app is created first
+from cli.options import (
     EXIT_FAILED,
     EXIT_INFRA,
-    EXIT_INTERRUPTED,
     EXIT_OK,
-    EXIT_TERMINATED,
     IsabelleOpt,
     JsonOpt,
     PasswordOpt,
     ServerOpt,
     SessionDirOpt,
     SessionOpt,
-    Terminated,
     fail,
-    interrupted_code,
     server_address,
-    sigterm_received,
-    stop_on_sigterm,
 )
 
-
-def _register_subcommands() -> None:
-    """Commands defined in their own modules (each imports its machinery lazily)."""
-    from agent.cli_bench import bench_app
-    from agent.cli_eval import eval_command, prove
-    from agent.cli_generate import generate as generate_command
-    from agent.cli_isabelle import isabelle_app
-    from agent.cli_iterate import iterate, iterate_experts, iterate_report
-    from agent.cli_problems import problems as problems_command
-    from agent.cli_prompts import extend_tokenizer, prompts_app
-    from agent.cli_report import report as report_command
-
-    app.add_typer(isabelle_app, name="isabelle")
-    app.add_typer(bench_app, name="bench")
-    app.add_typer(prompts_app, name="prompts")
-    app.command(name="extend-tokenizer")(extend_tokenizer)
-    app.command(name="problems")(problems_command)
-    app.command(name="generate")(generate_command)
-    app.command(name="eval")(eval_command)
-    app.command(name="prove")(prove)
-    app.command(name="report")(report_command)
-    app.command(name="iterate")(iterate)
-    app.command(name="iterate-report")(iterate_report)
-    app.command(name="iterate-experts")(iterate_experts)
+if TYPE_CHECKING:
+    from isabelle_env.theory_text import ProblemTheory
 
 
-@app.command()
-def doctor(
-    isabelle: IsabelleOpt = None,
-    as_json: JsonOpt = False,
-    strict: Annotated[bool, typer.Option(help="exit 1 when a required piece is missing")] = False,
-) -> None:
-    """Report Isabelle, heaps, Ray, GPUs, vLLM and folders found here, and how to get what is missing."""
-    from agent.doctor import Status, run_doctor
-
-    checks = run_doctor(isabelle)
-    if as_json:
-        typer.echo(json.dumps([c.to_json() for c in checks], indent=2))
-    else:
-        from rich.console import Console
-        from rich.markup import escape
-        from rich.table import Table
-
-        table = Table(title="subgoalxl doctor", show_lines=False)
-        for column in ("component", "status", "found", "how to fix"):
-            table.add_column(column, overflow="fold")
-        style = {Status.OK: "green", Status.WARN: "yellow", Status.MISSING: "red"}
-        for c in checks:
-            table.add_row(c.component, f"[{style[c.status]}]{c.status}[/]", escape(c.detail), escape(c.fix))
-        Console().print(table)
-        missing_now = [c.component for c in checks if c.required and c.status is not Status.OK]
-        typer.echo(f"missing for proof search: {', '.join(missing_now)}" if missing_now else "ready for proof search")
-    missing = [c for c in checks if c.required and c.status is not Status.OK]
-    if strict and missing:
-        raise typer.Exit(EXIT_FAILED)
-
-
-@app.command()
 def check(
     theories: Annotated[list[Path], typer.Argument(help="theory files (.thy) to check", show_default=False)],
     isabelle: IsabelleOpt = None,
@@ -109,7 +38,7 @@ def check(
     as_json: JsonOpt = False,
 ) -> None:
     """Check theory files with a real Isabelle. Exit 0: all checked without errors; 1: some failed; 2: trouble."""
-    from agent.session_choice import announce_session
+    from cli.session_notice import announce_session
     from isabelle_env.connect import open_session_pool
     from isabelle_env.errors import IsabelleError
     from isabelle_env.session_pool import SessionPoolConfig
@@ -177,7 +106,6 @@ def _read_candidate(spec: str) -> str:
         raise fail(str(exc)) from None
 
 
-@app.command()
 def audit(
     problem: ProblemArg,
     candidate: CandidateArg,
@@ -196,7 +124,6 @@ def audit(
     raise typer.Exit(EXIT_OK if report.ok else EXIT_FAILED)
 
 
-@app.command()
 def verify(
     problem: ProblemArg,
     candidate: CandidateArg,
@@ -217,7 +144,7 @@ def verify(
     as_json: JsonOpt = False,
 ) -> None:
     """Audit, then check a candidate with a real Isabelle. Exit 0 proved, 1 not proved, 2 infrastructure error."""
-    from agent.session_choice import announce_session
+    from cli.session_notice import announce_session
     from isabelle_env.check_cache import CheckCache
     from isabelle_env.checker import CheckerConfig, ProofChecker
     from isabelle_env.connect import open_session_pool
@@ -266,21 +193,3 @@ def verify(
     if verdict.kind is VerdictKind.INFRASTRUCTURE_ERROR:
         raise typer.Exit(EXIT_INFRA)
     raise typer.Exit(EXIT_OK if verdict.proved else EXIT_FAILED)
-
-
-_register_subcommands()
-
-
-def main() -> None:
-    stop_on_sigterm()
-    try:
-        app()
-    except KeyboardInterrupt as exc:
-        what = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
-        typer.echo(f"{what}; everything started was stopped", err=True)
-        sys.exit(interrupted_code(exc))
-    except SystemExit as exc:  # typer ends a command that did not catch Ctrl-C (or SIGTERM) with a silent 130
-        if exc.code == EXIT_INTERRUPTED and sigterm_received():
-            typer.echo("terminated (SIGTERM); everything started was stopped", err=True)
-            sys.exit(EXIT_TERMINATED)
-        raise

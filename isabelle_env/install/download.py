@@ -20,7 +20,7 @@ from pathlib import Path
 
 import httpx
 
-from isabelle_env.isabelle_install_errors import DownloadError, InstallError
+from isabelle_env.install.errors import DownloadError, InstallError
 
 log = logging.getLogger(__name__)
 

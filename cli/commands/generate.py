@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
-from agent.cli_common import fail
+from cli.options import fail
 
 
 class RoleChoice(StrEnum):

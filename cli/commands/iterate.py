@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from agent.cli_common import (
+from cli.options import (
     EXIT_FAILED,
     EXIT_OK,
     IsabelleOpt,

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from isabelle_env.isabelle_install_errors import ArchiveError, DiskSpaceError
+from isabelle_env.install.errors import ArchiveError, DiskSpaceError
 
 #: (compressed bytes read so far) while unpacking
 ReadProgressFn = Callable[[int], None]

@@ -22,8 +22,8 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from isabelle_env.isabelle_install_errors import InstallError
-from isabelle_env.isabelle_install_releases import version_key
+from isabelle_env.install.errors import InstallError
+from isabelle_env.install.releases import version_key
 from isabelle_env.user_dirs import data_dir
 
 log = logging.getLogger(__name__)

@@ -35,18 +35,17 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from isabelle_env.download import Downloaded, UrlNotFoundError, download, sha256_of
 from isabelle_env.errors import IsabelleError
-from isabelle_env.installation import IsabelleInstallation
-from isabelle_env.isabelle_install_archive import extract_archive, find_afp_thys, find_isabelle_home
-from isabelle_env.isabelle_install_errors import (
+from isabelle_env.install.archive import extract_archive, find_afp_thys, find_isabelle_home
+from isabelle_env.install.download import Downloaded, UrlNotFoundError, download, sha256_of
+from isabelle_env.install.errors import (
     ArchiveError,
     BuildError,
     ChecksumError,
     DiskSpaceError,
     InstallError,
 )
-from isabelle_env.isabelle_install_registry import (
+from isabelle_env.install.registry import (
     InstallRecord,
     drop_record,
     install_lock,
@@ -54,7 +53,7 @@ from isabelle_env.isabelle_install_registry import (
     read_records,
     save_record,
 )
-from isabelle_env.isabelle_install_releases import (
+from isabelle_env.install.releases import (
     AFP_ENTRY_FOR_MINIF2F,
     AFP_UNPACK_FACTOR,
     AFP_URL_ENV,
@@ -72,6 +71,7 @@ from isabelle_env.isabelle_install_releases import (
     release_urls,
     version_in_name,
 )
+from isabelle_env.installation import IsabelleInstallation
 from isabelle_env.process import become_subreaper, kill_process_tree
 from isabelle_env.user_dirs import cache_dir
 
@@ -117,7 +117,8 @@ class InstallOptions:
 
 
 class Reporter:
-    """Where progress goes. This base class is silent (library use); the CLI passes a `RichReporter`."""
+    """Where progress goes. This base class is silent (library use); the command line passes one that draws
+    progress bars (`cli.progress.RichReporter`)."""
 
     def step(self, text: str) -> None:
         """One line about what happens next or what was done."""
@@ -132,44 +133,6 @@ class Reporter:
     def transfer(self, label: str, total: int | None) -> Iterator[Callable[[int, int | None], None]]:
         """A progress display for `label`; yields `update(done, total)`."""
         yield lambda done, total: None
-
-
-class RichReporter(Reporter):
-    """Progress bars and lines on a rich console (stderr in the CLI, so stdout stays for results)."""
-
-    def __init__(self, console=None):  # noqa: ANN001 - rich.console.Console, imported lazily
-        from rich.console import Console
-
-        self.console = console or Console(stderr=True)
-
-    def step(self, text: str) -> None:
-        self.console.print(text, markup=False, highlight=False)
-
-    def warn(self, text: str) -> None:
-        self.console.print(f"warning: {text}", style="yellow", markup=False, highlight=False)
-
-    def build_line(self, text: str) -> None:
-        self.console.print(f"  {text}", markup=False, highlight=False, style="dim")
-
-    @contextlib.contextmanager
-    def transfer(self, label: str, total: int | None) -> Iterator[Callable[[int, int | None], None]]:
-        from rich.progress import (
-            BarColumn,
-            DownloadColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-            TransferSpeedColumn,
-        )
-
-        columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn())
-        with Progress(*columns, TimeRemainingColumn(), console=self.console, transient=False) as progress:
-            task = progress.add_task(label, total=total)
-
-            def update(done: int, new_total: int | None) -> None:
-                progress.update(task, completed=done, total=new_total if new_total is not None else total)
-
-            yield update
 
 
 # ---------------------------------------------------------------------------------------------- install

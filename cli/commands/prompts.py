@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
-from agent.cli_common import fail
+from cli.options import fail
 
 EXIT_OK, EXIT_FAILED = 0, 1
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from agent.cli_common import (
+from cli.options import (
     EXIT_FAILED,
     EXIT_OK,
     IsabelleOpt,
@@ -86,11 +86,11 @@ def _run(
     as_json: bool,
     title: str,
 ) -> tuple[str, SearchStats]:
-    from agent.progress import live_progress
     from agent.run import RunError, new_run_id, run_search
     from agent.search import SearchAborted
-    from agent.session_choice import announce_run_session
     from agent.store import RunRefused, StoreError
+    from cli.progress import live_progress
+    from cli.session_notice import announce_run_session
     from isabelle_env.errors import IsabelleError
 
     _isabelle_preflight(cfg, server, ray_address)
@@ -204,7 +204,7 @@ def eval_command(
     else:
         from rich.console import Console
 
-        from agent.progress import stats_table
+        from cli.progress import stats_table
 
         console = Console()
         console.print(stats_table(stats, f"run {run_id}"))

@@ -11,7 +11,7 @@ import platform
 import re
 import sys
 
-from isabelle_env.isabelle_install_errors import InstallError
+from isabelle_env.install.errors import InstallError
 
 DEFAULT_VERSION = "Isabelle2025"
 #: releases this installer knows; other well-formed names are tried with the same URL pattern

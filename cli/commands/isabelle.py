@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from agent.cli_common import fail, interrupted_code
+from cli.options import fail, interrupted_code
 
 isabelle_app = typer.Typer(
     help="Install, list and remove Isabelle releases (with the heaps miniF2F needs) in the data folder.",
@@ -62,8 +62,9 @@ def install(
     ] = False,
 ) -> None:
     """Download, verify, unpack, record and build an Isabelle release (idempotent: reruns skip finished steps)."""
-    from isabelle_env.isabelle_install import InstallOptions, RichReporter, install_isabelle
-    from isabelle_env.isabelle_install_errors import InstallError
+    from cli.progress import RichReporter
+    from isabelle_env.install.errors import InstallError
+    from isabelle_env.install.installer import InstallOptions, install_isabelle
 
     try:
         options = InstallOptions(
@@ -100,7 +101,7 @@ def install(
 @isabelle_app.command("list")
 def list_(as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of text")] = False) -> None:
     """Show the releases installed by `subgoalxl isabelle install`: version, folder, heaps, size."""
-    from isabelle_env.isabelle_install import human_size, list_installations
+    from isabelle_env.install.installer import human_size, list_installations
 
     found = list_installations()
     if as_json:
@@ -129,8 +130,9 @@ def remove(
     version: Annotated[str, typer.Argument(help="the release to remove, e.g. Isabelle2025", show_default=False)],
 ) -> None:
     """Delete an installed release (its folder, heaps and AFP inside it) and its record."""
-    from isabelle_env.isabelle_install import RichReporter, remove_installation
-    from isabelle_env.isabelle_install_errors import InstallError
+    from cli.progress import RichReporter
+    from isabelle_env.install.errors import InstallError
+    from isabelle_env.install.installer import remove_installation
 
     try:
         record = remove_installation(version, RichReporter())
@@ -165,10 +167,10 @@ def build_session_command(
     as_json: Annotated[bool, typer.Option("--json", help="print the recorded session as JSON")] = False,
 ) -> None:
     """Write and build a session whose heap holds every miniF2F import, and record it: checks then pick it."""
+    from cli.progress import RichReporter
     from isabelle_env.errors import IsabelleError
+    from isabelle_env.install.errors import InstallError
     from isabelle_env.installation import find_isabelle
-    from isabelle_env.isabelle_install import RichReporter
-    from isabelle_env.isabelle_install_errors import InstallError
     from isabelle_env.session_build import SessionBuildOptions, build_session
     from isabelle_env.sessions import MINIF2F_PARENT, SessionSpec, minif2f_spec
 
