@@ -56,7 +56,7 @@ class CheckingConfig(_Section):
 
     def header_for(self, benchmark: str) -> tuple[str, ...]:
         """The fixed header checks of `benchmark` run under (empty: each problem's own imports)."""
-        from benchmarks.problems import BENCHMARK_HEADERS
+        from benchmarks.data.problems import BENCHMARK_HEADERS
 
         return BENCHMARK_HEADERS.get(benchmark, ()) if self.imports == "benchmark" else ()
 

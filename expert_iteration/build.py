@@ -10,7 +10,7 @@ import hashlib
 import json
 from typing import TYPE_CHECKING, Any
 
-from benchmarks.names import current_name
+from benchmarks.data.names import current_name
 from expert_iteration.dataset import (
     Example,
     build_datasets,

@@ -49,7 +49,7 @@ def evaluate_round(
     from agent.config import GenerationConfig, RunConfig, SearchConfig
     from agent.run import RunMeta, run_search
     from agent.store import RunStore
-    from benchmarks.problems import ProblemSet
+    from benchmarks.data.problems import ProblemSet
 
     ev = config.evaluation
     earlier = solved_before(istore, loop_id, round_) if ev.skip_solved else set()

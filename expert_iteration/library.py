@@ -17,7 +17,7 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.names import current_name
+from benchmarks.data.names import current_name
 from generators.parsing import parse_proof, parse_statement, parse_subgoals
 from generators.prompt_templates import load_prompt
 from generators.roles import NOT_GIVEN
@@ -108,7 +108,7 @@ def prompt_demos() -> list[LibraryRow]:
 
 
 def _minif2f_shipped(path: Path) -> list[LibraryRow]:
-    from benchmarks.problems import ProblemLoadError, load_problems
+    from benchmarks.data.problems import ProblemLoadError, load_problems
 
     try:
         problems = load_problems(path)

@@ -189,7 +189,7 @@ class ExpertIteration:
         return self._heldout
 
     def _load_problems(self) -> None:
-        from benchmarks.problems import ProblemLoadError, load_problems
+        from benchmarks.data.problems import ProblemLoadError, load_problems
 
         p = self.config.problems
         try:

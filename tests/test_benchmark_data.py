@@ -10,9 +10,9 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from benchmarks.names import KNOWN_ERRATA, RENAMED_V1_TO_CURRENT, category, current_name, expand_compact
-from benchmarks.problems import JSONL_IMPORTS, ProblemLoadError, ProblemSet, load_problems
-from benchmarks.published import compare, load_dsp_results, load_published
+from benchmarks.data.names import KNOWN_ERRATA, RENAMED_V1_TO_CURRENT, category, current_name, expand_compact
+from benchmarks.data.problems import JSONL_IMPORTS, ProblemLoadError, ProblemSet, load_problems
+from benchmarks.data.published import compare, load_dsp_results, load_published
 from cli.commands.problems import problems as problems_command
 from isabelle_env.theory_text import parse_problem
 

@@ -6,7 +6,7 @@ from math import comb
 
 import pytest
 
-from benchmarks.passk import (
+from benchmarks.data.passk import (
     benchmark_pass_at_k,
     category_counts,
     format_category_counts,

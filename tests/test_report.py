@@ -276,8 +276,8 @@ def test_the_report_imports_nothing_heavy():
 
 
 def test_comparison_with_the_dsp_lists_on_the_real_data(tmp_path, shared):
-    from benchmarks.problems import load_problems
-    from benchmarks.published import compare, load_dsp_results
+    from benchmarks.data.problems import load_problems
+    from benchmarks.data.published import compare, load_dsp_results
 
     minif2f = shared / "datasets" / "minif2f"
     valid = load_problems(minif2f, split="valid")

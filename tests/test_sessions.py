@@ -361,7 +361,7 @@ def test_build_session_with_an_afp_folder_and_what_it_refuses(fake_isabelle, tmp
 def test_a_run_resolves_its_session_from_the_union_of_the_problems_imports(fake_isabelle, tmp_path):
     from agent.config import RunConfig, parse_config
     from agent.session_choice import resolve_run_session
-    from benchmarks.problems import load_problems
+    from benchmarks.data.problems import load_problems
 
     with_heaps(fake_isabelle, "HOL-Library", "HOL-Computational_Algebra", "HOL-Number_Theory")
     folder = tmp_path / "problems"

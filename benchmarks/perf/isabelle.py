@@ -26,8 +26,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from benchmarks.data.problems import BenchmarkProblem, load_problems
 from benchmarks.perf.common import MB, result, skipped, slope
-from benchmarks.problems import BenchmarkProblem, load_problems
 from isabelle_env.sessions import AFP_IMPORTS, MINIF2F_IMPORTS
 
 #: The header every benchmark theory is checked under: miniF2F's imports from the Isabelle distribution.

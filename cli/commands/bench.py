@@ -216,8 +216,8 @@ def isabelle(
     as_json: JsonOpt = False,
 ) -> None:
     """On the miniF2F imports: warm vs fresh sessions per check, and verify vs the finished proof (needs Isabelle)."""
+    from benchmarks.data.problems import ProblemLoadError
     from benchmarks.perf.isabelle import IsabelleParams, isabelle_rows, run_isabelle
-    from benchmarks.problems import ProblemLoadError
     from cli.options import server_address
     from isabelle_env.errors import IsabelleError
 

@@ -161,8 +161,8 @@ def eval_command(
 ) -> None:
     """Evaluate a prover on a benchmark split: search, record everything, print a summary."""
     from agent.run import RunMeta
-    from benchmarks.passk import category_counts, format_category_counts
-    from benchmarks.problems import ProblemLoadError, load_problems
+    from benchmarks.data.passk import category_counts, format_category_counts
+    from benchmarks.data.problems import ProblemLoadError, load_problems
 
     if data is None:
         raise fail(
@@ -245,7 +245,7 @@ def prove(
 ) -> None:
     """Prove one theorem and print the proof. Exit 0 proved, 1 not proved, 2 trouble."""
     from agent.run import RunMeta
-    from benchmarks.problems import ProblemLoadError, load_problems
+    from benchmarks.data.problems import ProblemLoadError, load_problems
 
     if not statement.is_file():
         raise fail(f"{statement} does not exist: give a theory file holding the theorem to prove")

@@ -35,9 +35,9 @@ def problems(
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object per problem")] = False,
 ) -> None:
     """List the problems found at PATH (shipped proofs stripped, informal data joined) and their fingerprint."""
-    from benchmarks.names import categories_of
-    from benchmarks.passk import format_category_counts
-    from benchmarks.problems import ProblemLoadError, load_problems
+    from benchmarks.data.names import categories_of
+    from benchmarks.data.passk import format_category_counts
+    from benchmarks.data.problems import ProblemLoadError, load_problems
 
     try:
         found = load_problems(path, split=split.value if split else None)

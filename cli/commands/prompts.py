@@ -2,7 +2,7 @@
 
 Registered in agent/cli.py as `app.add_typer(prompts_app, name="prompts")` and
 `app.command(name="extend-tokenizer")(extend_tokenizer)`. `prompts show` renders a template on a real problem
-(a miniF2F checkout or JSONL rows, through `benchmarks.problems.load_problems`) and says where each field came
+(a miniF2F checkout or JSONL rows, through `benchmarks.data.problems.load_problems`) and says where each field came
 from, so a user can read the exact prompt a generator will get before spending GPU hours on it.
 Exit 0: done; 1: extend-tokenizer's round trip was not exact; 2: bad input (the message says what and how).
 """
@@ -157,7 +157,7 @@ def show(
             {f: "not filled: give --data PATH to render on a problem" for f in template.fields},
         )
     else:
-        from benchmarks.problems import ProblemLoadError, load_problems
+        from benchmarks.data.problems import ProblemLoadError, load_problems
 
         try:
             found = load_problems(data)

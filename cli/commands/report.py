@@ -126,8 +126,8 @@ def _published(data: Path | None, dsp: Path | None, files: list[Path]):  # noqa:
             "comparing with published results needs --data PATH (a miniF2F checkout): names and splits are "
             "looked up there (or set SUBGOALXL_DATA)"
         )
-    from benchmarks.problems import ProblemLoadError, load_problems
-    from benchmarks.published import load_dsp_results, load_published
+    from benchmarks.data.problems import ProblemLoadError, load_problems
+    from benchmarks.data.published import load_dsp_results, load_published
 
     try:
         reference = load_problems(data)

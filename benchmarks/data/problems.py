@@ -23,7 +23,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from benchmarks.names import KNOWN_ERRATA, category, current_name
+from benchmarks.data.names import KNOWN_ERRATA, category, current_name
 from isabelle_env.theory_text import ProblemTheory, TheoryParseError, parse_problem
 
 __all__ = [
@@ -93,7 +93,7 @@ class BenchmarkProblem:
 
     @property
     def erratum(self) -> str | None:
-        """The known flaw of this problem's statement, if any (see `benchmarks.names.KNOWN_ERRATA`)."""
+        """The known flaw of this problem's statement, if any (see `benchmarks.data.names.KNOWN_ERRATA`)."""
         return KNOWN_ERRATA.get(self.name)
 
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 import io
 from typing import TYPE_CHECKING
 
-from benchmarks.names import CATEGORIES, CATEGORY_LABELS
+from benchmarks.data.names import CATEGORIES, CATEGORY_LABELS
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from benchmarks.report import Report
+    from benchmarks.report.model import Report
 
 __all__ = ["PLOTS", "render_plots"]
 

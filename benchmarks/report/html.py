@@ -14,11 +14,11 @@ from collections.abc import Container, Iterable, Mapping, Sequence
 from html import escape
 from typing import TYPE_CHECKING
 
-from benchmarks.names import CATEGORY_LABELS
-from benchmarks.report import passk_text
+from benchmarks.data.names import CATEGORY_LABELS
+from benchmarks.report.model import passk_text
 
 if TYPE_CHECKING:
-    from benchmarks.report import Report
+    from benchmarks.report.model import Report
 
 __all__ = ["render_html"]
 
@@ -133,7 +133,7 @@ def _per_solved(value: float | None) -> str:
 
 def render_html(report: Report, images: Mapping[str, bytes]) -> str:
     """The whole page as one string."""
-    from benchmarks.report_plots import PLOTS
+    from benchmarks.report.plots import PLOTS
 
     e = escape
     runs = ", ".join(r.run_id for r in report.runs)

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchmarks.problems import SPLITS, ProblemLoadError, ProblemSet
+from benchmarks.data.problems import SPLITS, ProblemLoadError, ProblemSet
 
 __all__ = [
     "Comparison",

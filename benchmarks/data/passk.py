@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from benchmarks.names import CATEGORIES, CATEGORY_LABELS, categories_of, current_name
+from benchmarks.data.names import CATEGORIES, CATEGORY_LABELS, categories_of, current_name
 
 __all__ = [
     "benchmark_pass_at_k",
