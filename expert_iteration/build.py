@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from benchmarks.data.names import current_name
@@ -22,7 +25,21 @@ from expert_iteration.dataset import (
 from expert_iteration.library import load_library
 
 if TYPE_CHECKING:
-    from expert_iteration.loop import ExpertIteration
+    from benchmarks.data.problems import BenchmarkProblem
+    from expert_iteration.config import IterateConfig
+    from expert_iteration.state import IterationStore
+
+
+@dataclass(frozen=True)
+class RoundInputs:
+    """What building one round's datasets needs: the loop's config and store, its problems, where files go."""
+
+    config: IterateConfig
+    store: IterationStore
+    loop_id: str
+    train_problems: Sequence[BenchmarkProblem]
+    heldout_problems: Sequence[BenchmarkProblem]
+    folder: Path  # the round's folder; datasets go to FOLDER/datasets
 
 
 def candidate_examples(rows: list[dict[str, Any]], problems: dict[str, Any], source: str) -> list[Example]:
@@ -66,15 +83,15 @@ def candidate_examples(rows: list[dict[str, Any]], problems: dict[str, Any], sou
     return out
 
 
-def build_round(loop: ExpertIteration, round_: int) -> dict[str, Any]:
-    config = loop.config
-    problems = {p.name: p for p in loop.train_problems}
-    heldout = {current_name(p.name) for p in loop.heldout_problems}
+def build_round(inputs: RoundInputs, round_: int) -> dict[str, Any]:
+    config = inputs.config
+    problems = {p.name: p for p in inputs.train_problems}
+    heldout = {current_name(p.name) for p in inputs.heldout_problems}
     examples: list[Example] = []
     sources: dict[str, Any] = {}
     for source in config.dataset.sources:
         if source.kind == "verified":
-            rows = loop.store.candidates(loop.loop_id, round_)
+            rows = inputs.store.candidates(inputs.loop_id, round_)
             mine = [e for e in candidate_examples(rows, problems, source.name) if e.role in source.roles]
             sources[source.name] = {"kind": source.kind, "examples": len(mine)}
         else:
@@ -90,7 +107,7 @@ def build_round(loop: ExpertIteration, round_: int) -> dict[str, Any]:
             }
         examples += mine
     built = build_datasets(examples, config.dataset, seed=f"{config.loop.seed}/{round_}")
-    folder = loop.round_dir(round_) / "datasets"
+    folder = inputs.folder / "datasets"
     datasets: dict[str, Any] = {}
     decisions = []
     for name, dataset in built.items():
@@ -112,7 +129,7 @@ def build_round(loop: ExpertIteration, round_: int) -> dict[str, Any]:
                     "copies": d.copies if d.status == "kept" else 0,
                 }
             )
-    loop.store.replace_examples(loop.loop_id, round_, decisions)
+    inputs.store.replace_examples(inputs.loop_id, round_, decisions)
     summary = {"sources": sources, "datasets": datasets}
     (folder / "report.json").write_text(json.dumps(summary, indent=2, sort_keys=True))
     return summary

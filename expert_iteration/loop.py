@@ -324,9 +324,12 @@ class ExpertIteration:
         return select_round(self.store, self.loop_id, round_, self.config.selection, self.config.loop.seed)
 
     def _step_build(self, round_: int) -> dict[str, Any]:
-        from expert_iteration.build import build_round
+        from expert_iteration.build import RoundInputs, build_round
 
-        return build_round(self, round_)
+        inputs = RoundInputs(
+            self.config, self.store, self.loop_id, self.train_problems, self.heldout_problems, self.round_dir(round_)
+        )
+        return build_round(inputs, round_)
 
     def _step_train(self, round_: int) -> dict[str, Any]:
         from expert_iteration.training import train_model
