@@ -12,7 +12,7 @@ from rich.live import Live
 from rich.table import Table
 
 from agent.search import SearchStats
-from isabelle_env.install.installer import Reporter
+from isabelle_env.install.runner import Reporter
 
 
 def _eta(seconds: float | None) -> str:

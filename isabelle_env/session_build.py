@@ -18,8 +18,8 @@ from pathlib import Path
 
 from isabelle_env.errors import IsabelleError
 from isabelle_env.install.errors import BuildError, InstallError
-from isabelle_env.install.installer import MARKER, Reporter, default_jobs, run_streaming
 from isabelle_env.install.registry import install_lock, install_root
+from isabelle_env.install.runner import MARKER, Reporter, default_jobs, run_streaming
 from isabelle_env.installation import IsabelleInstallation
 from isabelle_env.session_registry import SessionRecord, read_sessions, save_session, session_roots
 from isabelle_env.sessions import SessionSpec

@@ -22,16 +22,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import queue
 import re
 import shutil
 import stat
-import subprocess
 import tempfile
-import threading
 import time
-from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,20 +67,13 @@ from isabelle_env.install.releases import (
     release_urls,
     version_in_name,
 )
+from isabelle_env.install.runner import MARKER, Reporter, default_jobs, run_streaming
 from isabelle_env.installation import IsabelleInstallation
-from isabelle_env.process import become_subreaper, kill_process_tree
 from isabelle_env.user_dirs import cache_dir
 
 BUILD_LOG = "subgoalxl-build.log"
-#: written into every tree this installer unpacks; only such trees are adopted, replaced or deleted
-MARKER = ".subgoalxl-install.json"
 _LEFTOVER = re.compile(r"^\..+\.(partial|old|removing)-\w+$")
 _HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
-
-
-def default_jobs() -> int:
-    """miniF2F's sessions form a chain (HOL -> Library -> Computational_Algebra -> Number_Theory): few jobs do."""
-    return max(1, min(4, os.cpu_count() or 1))
 
 
 @dataclass(frozen=True)
@@ -114,25 +103,6 @@ class InstallOptions:
             raise InstallError("--jobs must be 0 or more and --build-timeout more than 0 seconds")
         if self.archive is not None and self.url is not None:
             raise InstallError("give either --archive FILE or --url URL, not both")
-
-
-class Reporter:
-    """Where progress goes. This base class is silent (library use); the command line passes one that draws
-    progress bars (`cli.progress.RichReporter`)."""
-
-    def step(self, text: str) -> None:
-        """One line about what happens next or what was done."""
-
-    def warn(self, text: str) -> None:
-        """Something the user should know that does not stop the install."""
-
-    def build_line(self, text: str) -> None:
-        """One line of `isabelle build` output, as it comes."""
-
-    @contextlib.contextmanager
-    def transfer(self, label: str, total: int | None) -> Iterator[Callable[[int, int | None], None]]:
-        """A progress display for `label`; yields `update(done, total)`."""
-        yield lambda done, total: None
 
 
 # ---------------------------------------------------------------------------------------------- install
@@ -468,58 +438,6 @@ def _build_minif2f_session(record: InstallRecord, options: InstallOptions, repor
             f"`subgoalxl isabelle install --version {record.version}` again, or install without it (--no-session)",
             log=exc.log,
         ) from None
-
-
-def run_streaming(argv: list[str], log_path: Path, timeout: float, reporter: Reporter) -> tuple[int | None, list[str]]:
-    """Run `argv` in its own session, streaming its lines; returns (status or None on timeout, last lines).
-
-    On timeout, Ctrl-C or any error the whole process tree is killed (Isabelle's `poly` processes included).
-    """
-    become_subreaper()
-    tail: deque[str] = deque(maxlen=40)
-    proc = subprocess.Popen(
-        argv,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        text=True,
-        errors="replace",
-        start_new_session=True,
-    )
-    lines: queue.Queue[str | None] = queue.Queue()
-
-    def pump() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            lines.put(line)
-        lines.put(None)
-
-    threading.Thread(target=pump, name=f"build-output-{proc.pid}", daemon=True).start()
-    deadline = time.monotonic() + timeout
-    try:
-        with log_path.open("w") as log:
-            log.write(f"$ {' '.join(argv)}\n")
-            while True:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    kill_process_tree(proc.pid, grace=5.0)
-                    proc.wait()
-                    return None, list(tail)
-                try:
-                    line = lines.get(timeout=min(left, 1.0))
-                except queue.Empty:
-                    continue
-                if line is None:
-                    break
-                log.write(line)
-                log.flush()
-                tail.append(line.rstrip())
-                reporter.build_line(line.rstrip())
-        return proc.wait(), list(tail)
-    except BaseException:
-        kill_process_tree(proc.pid, grace=5.0)
-        proc.wait()
-        raise
 
 
 # ---------------------------------------------------------------------------------------------- list, remove
