@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from agent.config_file import apply_overrides, read_config_file, table_sections
+from agent.config_file import load_model, parse_model
 from isabelle_env.checker import CODE_GENERATOR_ORACLES, DEFAULT_TACTICS, CheckerConfig
 
 
@@ -186,35 +186,10 @@ class ConfigError(ValueError):
     """A config file or value is invalid; the message names the key and what is allowed."""
 
 
-def _describe(error: dict[str, Any]) -> str:
-    where = ".".join(str(p) for p in error["loc"]) or "(top level)"
-    if error["type"] == "extra_forbidden":
-        section: type[BaseModel] = RunConfig
-        for part in error["loc"][:-1]:
-            field = section.model_fields.get(str(part))
-            if field is None:  # a list index (generation.variants.0): the section stays the item's
-                continue
-            kinds = (field.annotation, *get_args(field.annotation))  # tuple[ProofVariant, ...] names its item
-            section = next((k for k in kinds if isinstance(k, type) and issubclass(k, BaseModel)), section)
-        allowed = ", ".join(section.model_fields)
-        return f"unknown key {where!r}; allowed here: {allowed}"
-    if error["type"] in ("literal_error", "value_error"):
-        return f"{where}: {error['msg'].removeprefix('Value error, ')}"
-    return f"{where}: {error['msg']} (got {error.get('input')!r})"
-
-
 def parse_config(data: dict[str, Any], *, source: str = "config") -> RunConfig:
-    try:
-        return RunConfig.model_validate(data)
-    except ValidationError as exc:
-        problems = "; ".join(_describe(e) for e in exc.errors())
-        raise ConfigError(f"{source}: {problems}") from None
+    return parse_model(RunConfig, data, ConfigError, source=source)
 
 
 def load_config(path: Path | None, overrides: dict[str, dict[str, Any]] | None = None) -> RunConfig:
     """Read a TOML file (or defaults when None) and apply command-line overrides per section."""
-    data: dict[str, Any] = {}
-    if path is not None:
-        data = read_config_file(path, ConfigError, table_sections(RunConfig))
-    apply_overrides(data, overrides)
-    return parse_config(data, source=str(path) if path else "command line")
+    return load_model(RunConfig, path, ConfigError, overrides)

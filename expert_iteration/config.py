@@ -11,10 +11,10 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from agent.config import CheckingConfig, IsabelleConfig, SchedulingConfig
-from agent.config_file import apply_overrides, read_config_file, table_sections
+from agent.config_file import load_model, parse_model
 
 RoleName = Literal["statement", "subgoal", "proof"]
 ROLES: tuple[str, ...] = ("statement", "subgoal", "proof")
@@ -282,45 +282,10 @@ class IterateConfigError(ValueError):
     """An invalid config; the message names the key and what is allowed."""
 
 
-def _section_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
-    model: type[BaseModel] = IterateConfig
-    for part in loc:
-        if isinstance(part, int):
-            continue
-        field = model.model_fields.get(str(part))
-        if field is None:
-            return None
-        annotation = field.annotation
-        inner = getattr(annotation, "__args__", (annotation,))
-        models = [a for a in inner if isinstance(a, type) and issubclass(a, BaseModel)]
-        if not models:
-            return None
-        model = models[0]
-    return model
-
-
-def _describe(error: dict[str, Any]) -> str:
-    where = ".".join(str(p) for p in error["loc"]) or "(top level)"
-    if error["type"] == "extra_forbidden":
-        section = _section_at(error["loc"][:-1])
-        allowed = ", ".join(section.model_fields) if section else "?"
-        return f"unknown key {where!r}; allowed here: {allowed}"
-    if error["type"] == "missing":
-        return f"{where}: required"
-    if error["type"] in ("literal_error", "value_error", "enum"):
-        return f"{where}: {error['msg'].removeprefix('Value error, ')} (got {error.get('input')!r})"
-    return f"{where}: {error['msg']} (got {error.get('input')!r})"
-
-
 def parse_iterate_config(data: dict[str, Any], *, source: str = "config") -> IterateConfig:
-    try:
-        return IterateConfig.model_validate(data)
-    except ValidationError as exc:
-        raise IterateConfigError(f"{source}: {'; '.join(_describe(e) for e in exc.errors())}") from None
+    return parse_model(IterateConfig, data, IterateConfigError, source=source)
 
 
 def load_iterate_config(path: Path, overrides: dict[str, dict[str, Any]] | None = None) -> IterateConfig:
     """Read a TOML file and apply per-section overrides (None values are ignored)."""
-    data = read_config_file(path, IterateConfigError, table_sections(IterateConfig))
-    apply_overrides(data, overrides)
-    return parse_iterate_config(data, source=str(path))
+    return load_model(IterateConfig, path, IterateConfigError, overrides)
