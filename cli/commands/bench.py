@@ -18,6 +18,8 @@ from typing import Annotated, Any
 
 import typer
 
+from cli.options import IsabelleOpt, PasswordOpt, ServerOpt, SessionOpt
+
 bench_app = typer.Typer(
     help="Performance benchmarks: scheduler overhead and scaling, store, Isabelle session reuse, generation.",
     no_args_is_help=True,
@@ -252,16 +254,10 @@ def salvage(
     ),
     depth: Annotated[int, typer.Option("--depth", min=2, help="salvage_depth of the coarsening mode")] = 3,
     sledgehammer: Annotated[bool, typer.Option(help="let Sledgehammer fill gaps")] = True,
-    session: Annotated[str | None, typer.Option("--session", help="session to check in (default: chosen)")] = None,
-    isabelle_path: Annotated[str | None, typer.Option("--isabelle", help="Isabelle installation")] = None,
-    isabelle_server: Annotated[
-        str | None,
-        typer.Option("--isabelle-server", help="a running `isabelle server` (HOST:PORT, or its NAME) instead"),
-    ] = None,
-    password: Annotated[
-        str | None,
-        typer.Option("--password", envvar="SUBGOALXL_ISABELLE_PASSWORD", help="password of --isabelle-server"),
-    ] = None,
+    session: SessionOpt = None,
+    isabelle_path: IsabelleOpt = None,
+    isabelle_server: ServerOpt = None,
+    password: PasswordOpt = None,
     out: OutOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
