@@ -35,8 +35,8 @@ class LoopSection(_Section):
     """Which loop, how many rounds, and where its state lives (store: SQLite; work_dir: models and datasets)."""
 
     id: str | None = Field(None, description="loop id; default: derived from the config's hash")
-    rounds: int = Field(1, ge=0)
-    seed: int = Field(0, ge=0)
+    rounds: int = Field(1, ge=0, description="rounds to run (0: only the baseline evaluation, when enabled)")
+    seed: int = Field(0, ge=0, description="seeds sampling, selection, dataset mixing, training and evaluation")
     store: str | None = Field(None, description="the run store (SQLite); default DATA_DIR/runs.sqlite")
     work_dir: str | None = Field(None, description="models and datasets; default DATA_DIR/iterations")
 
@@ -44,10 +44,10 @@ class LoopSection(_Section):
 class ModelsSection(_Section):
     """The round-0 generators: one `base` for every role, or one per role (a local folder or a HF id)."""
 
-    base: str | None = None
-    statement: str | None = None
-    subgoal: str | None = None
-    proof: str | None = None
+    base: str | None = Field(None, description="the round-0 model of every role without its own")
+    statement: str | None = Field(None, description="the round-0 statement generator; None: base")
+    subgoal: str | None = Field(None, description="the round-0 subgoal generator; None: base")
+    proof: str | None = Field(None, description="the round-0 proof generator; None: base")
     backend: Literal["transformers", "vllm"] = Field("transformers", description="how samplers and evaluation run")
 
     def initial(self, role: str) -> str | None:
@@ -58,40 +58,42 @@ class ProblemsSection(_Section):
     """Training problems (informal statement and proof given) and the held-out problems the agent is scored on."""
 
     train: str = Field(description="a miniF2F checkout, a folder of .thy files or a JSONL file")
-    train_split: Literal["valid", "test"] | None = None
-    train_names: tuple[str, ...] | None = None
-    train_limit: int | None = Field(None, ge=1)
-    heldout: str | None = Field(None, description="default: the same source as train")
-    heldout_split: Literal["valid", "test"] | None = None
-    heldout_names: tuple[str, ...] | None = None
-    heldout_limit: int | None = Field(None, ge=1)
+    train_split: Literal["valid", "test"] | None = Field(None, description="train only on this split; None: all")
+    train_names: tuple[str, ...] | None = Field(None, description="train only on these problems; None: all")
+    train_limit: int | None = Field(None, ge=1, description="train on at most the first N problems selected")
+    heldout: str | None = Field(None, description="the held-out problems' source; default: the same source as train")
+    heldout_split: Literal["valid", "test"] | None = Field(None, description="hold out only this split; None: all")
+    heldout_names: tuple[str, ...] | None = Field(None, description="hold out only these problems; None: all")
+    heldout_limit: int | None = Field(None, ge=1, description="hold out at most the first N problems selected")
 
 
 class SamplingSection(_Section):
     """Step 1: per problem, statements and subgoal lists from the current generators, then proofs for each list."""
 
-    statements_per_problem: int = Field(8, ge=0)
-    subgoals_per_problem: int = Field(8, ge=1)
-    proofs_per_subgoal: int = Field(1, ge=1)
-    temperature: float = Field(0.6, ge=0, le=10)
-    top_p: float = Field(0.95, gt=0, le=1)
-    max_tokens: int = Field(1024, ge=1)
+    statements_per_problem: int = Field(8, ge=0, description="formal statements sampled per problem (0: none)")
+    subgoals_per_problem: int = Field(8, ge=1, description="subgoal lists sampled per problem")
+    proofs_per_subgoal: int = Field(1, ge=1, description="proofs sampled per parsed subgoal list")
+    temperature: float = Field(0.6, ge=0, le=10, description="sampling temperature")
+    top_p: float = Field(0.95, gt=0, le=1, description="nucleus sampling: the probability mass sampled from")
+    max_tokens: int = Field(1024, ge=1, description="most new tokens per sample")
     problems_per_call: int = Field(8, ge=1, description="problems per generation call (the unit of resumption)")
     placement: Literal["ray", "local"] = Field("ray", description="ray: GeneratorPool actors; local: this process")
-    actors: int = Field(1, ge=1)
-    num_cpus: float = Field(1.0, ge=0)
-    num_gpus: float = Field(0.0, ge=0)
+    actors: int = Field(1, ge=1, description="ray placement: generator actors per model")
+    num_cpus: float = Field(1.0, ge=0, description="ray placement: CPUs each generator actor reserves")
+    num_gpus: float = Field(0.0, ge=0, description="ray placement: GPUs each generator actor reserves")
 
 
 class ScoringSection(_Section):
     """Step 3: another model's length-normalised log-likelihood (default: the round-0 proof model, kept fixed)."""
 
-    model: str | None = None
-    backend: Literal["transformers", "vllm", "openai"] = "transformers"
-    base_url: str | None = None
-    placement: Literal["ray", "local"] = "ray"
-    num_cpus: float = Field(1.0, ge=0)
-    num_gpus: float = Field(0.0, ge=0)
+    model: str | None = Field(None, description="the scoring model; None: the round-0 proof model")
+    backend: Literal["transformers", "vllm", "openai"] = Field(
+        "transformers", description="transformers or vllm: loaded here or in an actor; openai: a server at base_url"
+    )
+    base_url: str | None = Field(None, description="openai backend: the server, e.g. http://127.0.0.1:8000/v1")
+    placement: Literal["ray", "local"] = Field("ray", description="ray: one GeneratorPool actor; local: this process")
+    num_cpus: float = Field(1.0, ge=0, description="ray placement: CPUs the scoring actor reserves")
+    num_gpus: float = Field(0.0, ge=0, description="ray placement: GPUs the scoring actor reserves")
 
     @model_validator(mode="after")
     def _openai_needs_url(self) -> ScoringSection:
@@ -103,7 +105,7 @@ class ScoringSection(_Section):
 class SelectionSection(_Section):
     """Step 4: keep k of the n verified candidates per problem and role by statistical rejection sampling."""
 
-    k: int = Field(2, ge=1)
+    k: int = Field(2, ge=1, description="candidates kept per problem and role (fewer when fewer are eligible)")
     k_by_role: dict[RoleName, int] = Field(default_factory=dict, description="per-role k, e.g. {proof = 4}")
     beta: float = Field(0.5, gt=0, description="temperature of exp((r - r_max) / beta)")
 
@@ -114,11 +116,14 @@ class SelectionSection(_Section):
 class SourceSection(_Section):
     """One data source of the SFT datasets; `weight`s are the mixing ratios of the sources present."""
 
-    name: str = Field(min_length=1)
-    kind: SourceKind
-    path: str | None = None
-    weight: float = Field(1.0, gt=0)
-    roles: tuple[RoleName, ...] = ROLES  # type: ignore[assignment]
+    name: str = Field(min_length=1, description="the source's unique name, recorded with each of its examples")
+    kind: SourceKind = Field(
+        description="verified: this loop's selected candidates; prompt_demos, minif2f_shipped, dsp_human, jsonl: "
+        "library data"
+    )
+    path: str | None = Field(None, description="the file or folder minif2f_shipped, dsp_human and jsonl read")
+    weight: float = Field(1.0, gt=0, description="mixing ratio against the other sources present")
+    roles: tuple[RoleName, ...] = Field(ROLES, description="the role datasets this source feeds")
 
     @model_validator(mode="after")
     def _path(self) -> SourceSection:
@@ -132,13 +137,19 @@ class SourceSection(_Section):
 class DatasetSection(_Section):
     """Step 5: one SFT dataset per generator (`experts`) or one for all three roles (`single`)."""
 
-    mode: Literal["experts", "single"] = "experts"
-    sources: tuple[SourceSection, ...] = (SourceSection(name="competition", kind="verified"),)
+    mode: Literal["experts", "single"] = Field(
+        "experts", description="experts: one dataset and model per role; single: one multitask dataset and model"
+    )
+    sources: tuple[SourceSection, ...] = Field(
+        (SourceSection(name="competition", kind="verified"),), description="the data sources, in priority order"
+    )
     mix: Literal["downsample", "upsample"] = Field(
         "downsample", description="meet the ratios by dropping from large sources, or repeating small ones"
     )
     near_duplicate_jaccard: float = Field(0.75, gt=0, le=1, description="drop when token Jaccard is above this")
-    dedup_scope: Literal["problem", "all"] = "problem"
+    dedup_scope: Literal["problem", "all"] = Field(
+        "problem", description="near duplicates within one role and problem (problem) or across problems (all)"
+    )
     short_proof_drop: dict[int, float] = Field(
         default_factory=dict, description='step count -> drop probability, e.g. {"1" = 0.8, "2" = 0.3}'
     )
@@ -169,22 +180,24 @@ class DatasetSection(_Section):
 class TrainingSection(_Section):
     """Step 6: TRL SFTTrainer, completion-only loss, from the previous round's weights; full or LoRA (merged)."""
 
-    method: Literal["full", "lora"] = "full"
-    learning_rate: float = Field(1e-5, gt=0)
-    epochs: float = Field(1.0, gt=0)
+    method: Literal["full", "lora"] = Field("full", description="full: every weight; lora: LoRA, merged afterwards")
+    learning_rate: float = Field(1e-5, gt=0, description="peak learning rate")
+    epochs: float = Field(1.0, gt=0, description="passes over the dataset (fractions allowed)")
     max_steps: int | None = Field(None, ge=1, description="overrides epochs")
-    batch_size: int = Field(4, ge=1)
-    gradient_accumulation_steps: int = Field(1, ge=1)
+    batch_size: int = Field(4, ge=1, description="examples per device per step")
+    gradient_accumulation_steps: int = Field(1, ge=1, description="steps whose gradients add up to one update")
     max_length: int = Field(4096, ge=16, description="tokens; longer examples are dropped, not cut")
-    warmup_ratio: float = Field(0.0, ge=0, lt=1)
-    lr_scheduler: str = "linear"
-    weight_decay: float = Field(0.0, ge=0)
+    warmup_ratio: float = Field(0.0, ge=0, lt=1, description="share of the steps the learning rate warms up over")
+    lr_scheduler: str = Field("linear", description="transformers' lr_scheduler_type, e.g. linear, cosine, constant")
+    weight_decay: float = Field(0.0, ge=0, description="the optimizer's weight decay")
     precision: Literal["auto", "fp32", "bf16", "fp16"] = Field("auto", description="auto: bf16 on GPU, fp32 on CPU")
     activation_checkpointing: bool = Field(True, description="recompute activations: less memory, ~30% slower")
-    lora_r: int = Field(16, ge=1)
-    lora_alpha: int = Field(32, ge=1)
-    lora_dropout: float = Field(0.05, ge=0, lt=1)
-    lora_target_modules: str | tuple[str, ...] = "all-linear"
+    lora_r: int = Field(16, ge=1, description="lora: the adapters' rank")
+    lora_alpha: int = Field(32, ge=1, description="lora: the scaling alpha (updates scale by alpha / r)")
+    lora_dropout: float = Field(0.05, ge=0, lt=1, description="lora: dropout on the adapters' input")
+    lora_target_modules: str | tuple[str, ...] = Field(
+        "all-linear", description="lora: peft's target_modules, 'all-linear' or a list of module names"
+    )
     launcher: Literal["inprocess", "accelerate"] = Field(
         "inprocess", description="inprocess: here (CPU or the visible GPUs); accelerate: `accelerate launch`"
     )
@@ -194,35 +207,37 @@ class TrainingSection(_Section):
 class EvaluationSection(_Section):
     """Step 7: the agent (subgoal prover) with the new generators on the held-out problems."""
 
-    enabled: bool = True
+    enabled: bool = Field(True, description="evaluate each round's generators (step 7)")
     baseline: bool = Field(False, description="also evaluate the round-0 generators (round 0 on the curve)")
     skip_solved: bool = Field(True, description="skip problems solved in earlier rounds; the union counts")
-    attempts_per_problem: int = Field(1, ge=1)
-    problem_timeout_s: float = Field(3600.0, gt=0)
-    subgoal_samples: int = Field(1, ge=1)
-    proof_samples: int = Field(1, ge=1)
-    temperature: float = Field(0.6, ge=0, le=10)
-    top_p: float = Field(0.95, gt=0, le=1)
-    max_tokens: int = Field(1024, ge=1)
-    rank_with_scorer: bool = False
-    actors: int = Field(1, ge=1)
-    num_cpus: float = Field(1.0, ge=0)
-    num_gpus: float = Field(0.0, ge=0)
+    attempts_per_problem: int = Field(1, ge=1, description="candidate proofs per problem (pass@N is over these)")
+    problem_timeout_s: float = Field(3600.0, gt=0, description="wall-clock seconds per problem from its first attempt")
+    subgoal_samples: int = Field(1, ge=1, description="subgoal lists sampled per attempt")
+    proof_samples: int = Field(1, ge=1, description="proofs sampled per subgoal list; one of them is checked")
+    temperature: float = Field(0.6, ge=0, le=10, description="sampling temperature")
+    top_p: float = Field(0.95, gt=0, le=1, description="nucleus sampling: the probability mass sampled from")
+    max_tokens: int = Field(1024, ge=1, description="most new tokens per sample")
+    rank_with_scorer: bool = Field(
+        False, description="check the proof with the best posterior p(subgoals | proof), not the first that parses"
+    )
+    actors: int = Field(1, ge=1, description="generator Ray actors (one model load each)")
+    num_cpus: float = Field(1.0, ge=0, description="CPUs each generator actor reserves")
+    num_gpus: float = Field(0.0, ge=0, description="GPUs each generator actor reserves (fractions allowed)")
 
 
 class IterateConfig(_Section):
-    loop: LoopSection = LoopSection()
-    models: ModelsSection = ModelsSection()
-    problems: ProblemsSection
-    sampling: SamplingSection = SamplingSection()
-    scoring: ScoringSection = ScoringSection()
-    selection: SelectionSection = SelectionSection()
-    dataset: DatasetSection = DatasetSection()
-    training: TrainingSection = TrainingSection()
-    evaluation: EvaluationSection = EvaluationSection()
-    isabelle: IsabelleConfig = IsabelleConfig()
-    checking: CheckingConfig = CheckingConfig()
-    scheduling: SchedulingConfig = SchedulingConfig()
+    loop: LoopSection = Field(LoopSection(), description="[loop]: id, rounds, seed and where state lives")
+    models: ModelsSection = Field(ModelsSection(), description="[models]: the round-0 generators")
+    problems: ProblemsSection = Field(description="[problems]: training and held-out problems (required)")
+    sampling: SamplingSection = Field(SamplingSection(), description="[sampling]: step 1, sampling candidates")
+    scoring: ScoringSection = Field(ScoringSection(), description="[scoring]: step 3, the scoring model")
+    selection: SelectionSection = Field(SelectionSection(), description="[selection]: step 4, rejection sampling")
+    dataset: DatasetSection = Field(DatasetSection(), description="[dataset]: step 5, the SFT datasets")
+    training: TrainingSection = Field(TrainingSection(), description="[training]: step 6, fine-tuning")
+    evaluation: EvaluationSection = Field(EvaluationSection(), description="[evaluation]: step 7, the agent")
+    isabelle: IsabelleConfig = Field(IsabelleConfig(), description="[isabelle]: where checks run (as a run's)")
+    checking: CheckingConfig = Field(CheckingConfig(), description="[checking]: how candidates are verified")
+    scheduling: SchedulingConfig = Field(SchedulingConfig(), description="[scheduling]: bounds on in-flight work")
 
     @model_validator(mode="after")
     def _models(self) -> IterateConfig:
