@@ -280,3 +280,19 @@ def test_eval_without_isabelle_fails_before_starting_anything(tmp_path, monkeypa
     assert result.exit_code == 2
     assert "no Isabelle found: run `subgoalxl isabelle install`" in result.stderr
     assert "resume" not in result.stderr and not store.exists()  # nothing was started, nothing to resume
+
+
+def test_the_server_named_in_the_config_is_the_one_checks_use(standin, tmp_path, ray_local, monkeypatch):
+    server = standin(rename_theories=True, choose_transcript=ScriptedProver(SCRIPT))
+    address = address_of(server)
+    monkeypatch.setenv("SUBGOALXL_ISABELLE_PASSWORD", address.password)
+    monkeypatch.delenv("ISABELLE_HOME", raising=False)
+    monkeypatch.setenv("PATH", "/nonexistent")  # no local Isabelle: only [isabelle] server can serve the checks
+    theory = tmp_path / "toy4.thy"
+    theory.write_text(PROBLEMS[4].theory_text)
+    config = tmp_path / "run.toml"
+    config.write_text(f'[isabelle]\nserver = "{address.host}:{address.port}"\n')
+    args = ["prove", "--statement", str(theory), "--config", str(config), "--store", str(tmp_path / "runs.sqlite")]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert any(name == "use_theories" for name, _ in server.received)

@@ -177,8 +177,8 @@ def eval_command(
         problem_set = problem_set.select(names=names, limit=limit)
     except (ProblemLoadError, ValueError) as exc:
         raise fail(str(exc)) from None
-    address = server_address(isabelle_server, password)
     cfg = _load(config, _overrides(prover, isabelle, isabelle_server, attempts_per_problem=attempts))
+    address = server_address(cfg.isabelle.server, password)  # --isabelle-server, else [isabelle] server
     meta = RunMeta(benchmark, split or "", problem_set.fingerprint)
     problems_list = list(problem_set.problems)
     run_id, stats = _run(
@@ -257,8 +257,8 @@ def prove(
         from dataclasses import replace
 
         problem = replace(problem, informal_statement=informal)
-    address = server_address(isabelle_server, password)
     cfg = _load(config, _overrides(prover, isabelle, isabelle_server, attempts_per_problem=attempts))
+    address = server_address(cfg.isabelle.server, password)  # --isabelle-server, else [isabelle] server
     meta = RunMeta("prove", "", f"{problem.name}")
     run_id, stats = _run([problem], meta, cfg, None, store, address, ray_address, True, problem.name)
     store_obj = _store(store, read_only=True)

@@ -83,7 +83,7 @@ def iterate(
         cfg = load_iterate_config(config, overrides)
     except IterateConfigError as exc:
         raise fail(str(exc)) from None
-    address = server_address(isabelle_server, password)
+    address = server_address(isabelle_server or cfg.isabelle.server, password)  # the flag, else [isabelle] server
     from rich.console import Console
     from rich.live import Live
 
