@@ -157,7 +157,8 @@ class KeywordTable:
                 break
         if best == 0:
             return None
-        if _identifier_like_length(text, offset) > best:
+        # `best + 2` symbols tell whether a longer identifier-like token starts here (`lemma.x`: the dot and one more)
+        if _identifier_like_length(text, offset, best + 2) > best:
             return None
         return self._lexicon[tuple(syms[:best])]
 
@@ -274,9 +275,11 @@ def _is_symbolic_symbol(s: str) -> bool:
     return s.startswith("\\<") and not s.startswith("\\<^") and s not in _LETTER_SYMBOLS
 
 
-def _identifier_like_length(text: str, offset: int) -> int:
-    """Symbols in the longest identifier, long identifier, variable, number or symbolic identifier at offset."""
-    syms = _symbols_from(text, offset, 4096)
+def _identifier_like_length(text: str, offset: int, limit: int = 4096) -> int:
+    """Symbols in the longest identifier, long identifier, variable, number or symbolic identifier at offset,
+    counted up to `limit` (the lexer asks only whether it beats a keyword: reading on to the text's end for every
+    keyword made lexing quadratic)."""
+    syms = _symbols_from(text, offset, limit)
 
     def ident(i: int) -> int:
         if i < len(syms) and _is_letter(syms[i]):
