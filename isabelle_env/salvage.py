@@ -7,7 +7,10 @@ at; after ProofAug's "maximal compatible semi-proof" (Liu et al., ICML 2025, hao
 Where Isabelle goes on after a failing command decides what one check tells (STACK_NOTES, real-kernel replies
 `Failing_Step*`, `Failing_Show`): terminal proofs are forked in the server's interactive mode
 (`Pure/Isar/proof.ML` `future_terminal_proof`), so every failing `by` is an error at its own line and the proof
-goes on; a failing `show` or `proof` method makes the commands after it fail too, up to the `qed` of its block.
+goes on; a `show` that refines no goal makes the commands after it fail too (`Failing_Show`: its `by`, the
+`qed`, and there, where the show stood in the theorem's own block, `end`). How far such a failure spreads out of
+a nested block has not been recorded, so nothing here relies on it: errors beyond the block become gaps of their
+own, or stand in the whole proof's block, which is never turned into a gap, and the next check tells again.
 So: an error on a terminal closing (`by`, `.`, `..`, an apply script) turns that closing into a gap; any other
 error turns the innermost `proof ... qed` block around it into one gap (the goal that block proves stays, with its
 statement: a `show ?thesis` is never removed). A gap that no method closes is coarsened the same way: the block

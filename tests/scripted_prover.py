@@ -42,9 +42,11 @@ class ScriptedProver:
     seen: list[str] = field(default_factory=list)  # texts of every theory judged
     # proposition -> the calls Sledgehammer suggests there; None: the recorded run's suggestions everywhere
     hammer: dict[str, list[str]] | None = None
-    # propositions whose `show`/`have` refines no goal: the recorded `Failing_Show` errors follow (the command,
-    # the next command, and the `qed` of its block)
+    # propositions whose `show` refines no goal: the recorded `Failing_Show` errors follow (the command, the next
+    # command, and the `qed` of its block). How far the failure spreads beyond a nested block is not recorded:
+    # `spread` makes every later command fail too (the other end of what a kernel might do)
     refuted: set[str] = field(default_factory=set)
+    spread: bool = False
     everywhere: set[str] = field(default_factory=set)  # methods that close any proposition
 
     def __post_init__(self) -> None:
@@ -68,7 +70,11 @@ class ScriptedProver:
         messages: list[tuple[str, int, str]] = []
         blocks: list[bool] = []  # per open `proof` block: whether a command in it failed structurally
         illegal_next = False
+        failed = False
         for cmd in split_commands(tokenize(text), text):
+            if failed and self.spread and not illegal_next and cmd.name not in ("end", "theorem", "lemma"):
+                messages.append(("error", cmd.line, self._illegal))
+                continue
             if illegal_next:
                 messages.append(("error", cmd.line, self._illegal))
                 illegal_next = False
@@ -83,7 +89,7 @@ class ScriptedProver:
                 prop = props[-1] if props else None
                 if prop in self.refuted and cmd.name in ("show", "thus"):
                     messages.append(("error", cmd.line, self._no_goal))
-                    illegal_next = True
+                    illegal_next = failed = True
                     if blocks:
                         blocks[-1] = True
             elif cmd.name == "sledgehammer":

@@ -86,6 +86,26 @@ def test_a_failing_show_turns_its_block_into_a_gap(checker_for):
     assert "show ?thesis" in verdict.final_proof  # salvage never removes a `show ?thesis`
 
 
+def test_a_failing_show_is_salvaged_however_far_its_failure_spreads(checker_for):
+    # every command after the failing show fails too, out of its block: the gaps come over two checks
+    prover = ScriptedProver({"x = 2": {"by simp"}, "?thesis": {"by simp"}}, refuted={"x = 3"}, spread=True)
+    text = "\n".join(
+        [
+            "proof -",
+            '  have c0: "x = 2"',
+            "  proof -",
+            '    show "x = 3" using h0 by simp',
+            "  qed",
+            "  show ?thesis using c0 by simp",
+            "qed",
+        ]
+    )
+    verdict = checker_for(prover).verify(PROBLEM, text)
+    assert verdict.kind is VerdictKind.PROVED, verdict.reason
+    assert verdict.salvage == "gaps_filled" and 'have c0: "x = 2"\n  by simp' in verdict.final_proof
+    assert "show ?thesis" in verdict.final_proof
+
+
 NESTED = "\n".join(
     [
         "proof -",

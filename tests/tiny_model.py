@@ -20,7 +20,6 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 import pytest
 
 VOCAB_SIZE = 512
-SPECIAL = {"bos_token": "<s>", "eos_token": "</s>", "pad_token": "<pad>", "unk_token": "<unk>"}
 
 #: a short proof prompt (the real ones are ~2k tokens, too long to memorise in a second) and what the tuned
 #: model learns to answer to it
@@ -69,50 +68,16 @@ def corpus(shared: Path | None = None, rows: int = 300) -> list[str]:
 
 
 def build_tokenizer(texts: list[str]):  # noqa: ANN201 - PreTrainedTokenizerFast
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
+    from benchmarks.perf.tiny_lm import build_tokenizer as build
 
-    tok = Tokenizer(models.BPE(unk_token=SPECIAL["unk_token"]))
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=VOCAB_SIZE,
-        special_tokens=list(SPECIAL.values()),
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    tok.train_from_iterator(texts, trainer)
-    return PreTrainedTokenizerFast(tokenizer_object=tok, **SPECIAL)
+    return build(texts, VOCAB_SIZE)
 
 
 def build_tiny_model(path: Path, texts: list[str] | None = None, seed: int = 0) -> Path:
-    """Save a tokenizer and a randomly initialised 2-layer Llama under `path`; return `path`."""
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
-    from transformers.utils import logging as hf_logging
+    """Save a tokenizer and a randomly initialised 2-layer Llama (hidden size 64) under `path`; return `path`."""
+    from benchmarks.perf.tiny_lm import build_tiny_lm
 
-    hf_logging.disable_progress_bar()
-
-    tokenizer = build_tokenizer(texts if texts is not None else corpus())
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=4096,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-        tie_word_embeddings=True,
-    )
-    torch.manual_seed(seed)
-    model = LlamaForCausalLM(config)
-    path.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
+    return build_tiny_lm(path, texts if texts is not None else corpus(), vocab_size=VOCAB_SIZE, seed=seed)
 
 
 def fine_tune(source: Path, target: Path, text: str, steps: int = 40, lr: float = 3e-3) -> Path:

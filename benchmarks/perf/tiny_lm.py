@@ -23,14 +23,11 @@ def _corpus() -> list[str]:
     return texts
 
 
-def build_tiny_lm(path: Path, *, hidden_size: int = 64, layers: int = 2, vocab_size: int = 512, seed: int = 0) -> Path:
-    """Save a tokenizer and a random Llama under `path` (created); return `path`."""
-    import torch
+def build_tokenizer(texts: list[str], vocab_size: int = 512):  # noqa: ANN201 - PreTrainedTokenizerFast
+    """A byte-level BPE tokenizer trained on `texts` (milliseconds)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
-    from transformers.utils import logging as hf_logging
+    from transformers import PreTrainedTokenizerFast
 
-    hf_logging.disable_progress_bar()
     tok = Tokenizer(models.BPE(unk_token=SPECIAL["unk_token"]))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
@@ -40,8 +37,27 @@ def build_tiny_lm(path: Path, *, hidden_size: int = 64, layers: int = 2, vocab_s
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    tok.train_from_iterator(_corpus(), trainer)
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, **SPECIAL)
+    tok.train_from_iterator(texts, trainer)
+    return PreTrainedTokenizerFast(tokenizer_object=tok, **SPECIAL)
+
+
+def build_tiny_lm(
+    path: Path,
+    texts: list[str] | None = None,
+    *,
+    hidden_size: int = 64,
+    layers: int = 2,
+    vocab_size: int = 512,
+    seed: int = 0,
+) -> Path:
+    """Save a tokenizer (trained on `texts`, by default the prompts and synthetic problems) and a random Llama
+    under `path` (created); return `path`."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    tokenizer = build_tokenizer(texts if texts is not None else _corpus(), vocab_size)
     config = LlamaConfig(
         vocab_size=len(tokenizer),
         hidden_size=hidden_size,
